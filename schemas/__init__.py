@@ -1,0 +1,21 @@
+"""Explicit schemas of every tokatlas dataset (pyarrow only; Spark types derived)."""
+
+from schemas.datasets import (
+    CELL_FAILURES,
+    CORPUS,
+    CORPUS_COUNTS,
+    DATASETS,
+    PREMIUM,
+    REJECTS,
+    TOKEN_COUNTS,
+    TOKENIZERS,
+    Dataset,
+    dataset,
+    register,
+)
+from schemas.validate import SchemaMismatch, check_schema, conform, validate
+
+__all__ = [
+    "CELL_FAILURES", "CORPUS", "CORPUS_COUNTS", "DATASETS", "PREMIUM", "REJECTS", "TOKEN_COUNTS",
+    "TOKENIZERS", "Dataset", "SchemaMismatch", "check_schema", "conform", "dataset", "register", "validate",
+]

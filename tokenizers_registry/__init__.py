@@ -1,0 +1,10 @@
+"""Tokenizer specs, per-format loaders behind one interface, and the artifact store."""
+
+from tokenizers_registry.base import ConfigError, TokatlasError, Tokenizer, TokenizerFileError
+from tokenizers_registry.formats import FORMATS, load_format, sniff_format
+from tokenizers_registry.registry import Registry, TokenizerSpec, load_tokenizer, tokenizer_id_for
+
+__all__ = [
+    "FORMATS", "ConfigError", "Registry", "TokatlasError", "Tokenizer", "TokenizerFileError",
+    "TokenizerSpec", "load_format", "load_tokenizer", "sniff_format", "tokenizer_id_for",
+]
