@@ -11,7 +11,7 @@ import importlib
 import json
 from pathlib import Path
 
-from tokenizers_registry.base import Tokenizer, TokenizerFileError
+from tokenizers_registry.base import ConfigError, Tokenizer, TokenizerFileError
 
 FORMATS: dict[str, str] = {
     "hf-tokenizer-json": "tokenizers_registry.formats.hf_json",
@@ -23,13 +23,14 @@ FORMATS: dict[str, str] = {
 
 
 def load_format(fmt: str, path: str | Path, params: dict | None = None) -> Tokenizer:
-    """Load `path` as format `fmt`; any failure becomes a TokenizerFileError naming the file."""
+    """Load `path` as format `fmt`; any failure becomes a TokenizerFileError naming the file
+    (a ConfigError, e.g. a missing loader parameter, passes through unchanged)."""
     if fmt not in FORMATS:
         raise TokenizerFileError(f"{path}: unknown tokenizer format {fmt!r}; known: {', '.join(sorted(FORMATS))}")
     module = importlib.import_module(FORMATS[fmt])
     try:
         return module.load(Path(path), dict(params or {}))
-    except TokenizerFileError:
+    except (TokenizerFileError, ConfigError):
         raise
     except Exception as e:  # corrupt files raise anything from JSON, protobuf or the libraries
         raise TokenizerFileError(f"{path}: cannot load as {fmt}: {type(e).__name__}: {e}") from e
@@ -51,7 +52,7 @@ def sniff_format(path: str | Path) -> str:
                 first = f.readline()
         except Exception as e:
             raise TokenizerFileError(f"{path}: gzip file cannot be read: {e}") from e
-        if first.startswith("#version"):
+        if "#version" in first:  # CLIP's header is '"bpe_simple_vocab_16e6.txt#version: 0.2'
             return "clip-merges"
     if name.endswith(".json"):
         text = head.decode("utf-8", errors="replace")

@@ -1,0 +1,99 @@
+"""Benchmark of data mixture inference: pair counting per MB and the lazy LP at scale.
+
+    python bench/bench_mixture.py [--lines 300] [--T 1000,10000,30000] [--n 5,30,100] [--tokenizer o200k_base]
+
+Pair counting: seconds and peak RSS per MB of sample for each T (one category, ~1 MB of
+four European FLORES languages). LP: for each (T, n), n FLORES languages (`--lines` lines of
+each, counted once at max T), solved by lazy constraint generation; printed with the problem
+sizes (count events, rows of the full LP that were never built, rows used, rounds).
+Peak memory is the process's VmHWM, reset before each measurement (Linux /proc/self/clear_refs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from jobs.mixture_counts import trajectory_for_texts  # noqa: E402
+from jobs.mixture_lp import MixtureProblem, solve_mixture  # noqa: E402
+from jobs.mixture_samples import flores_languages, flores_texts  # noqa: E402
+from tokenizers_registry.merges import load_merges, manifest_entries  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def reset_peak() -> None:
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokenizer", default="o200k_base")
+    ap.add_argument("--T", default="1000,10000,30000")
+    ap.add_argument("--n", default="5,30,100")
+    ap.add_argument("--lines", type=int, default=300, help="FLORES lines per category for the LP benchmark")
+    ap.add_argument("--lp-T", help="T values for the LP part (default: --T)")
+    ap.add_argument("--lp-max-seconds", type=float, default=None, help="time limit per LP solve")
+    ap.add_argument("--skip-counting", action="store_true")
+    a = ap.parse_args(argv)
+    Ts = [int(x) for x in a.T.split(",")]
+    lp_Ts = [int(x) for x in (a.lp_T or a.T).split(",")]
+    ns = [int(x) for x in a.n.split(",")]
+    flores = SHARED / "flores200" / "flores200_dev_devtest.parquet"
+    e = manifest_entries(SHARED / "tokenizers" / "MANIFEST.json", [a.tokenizer])[0]
+    t0 = time.time()
+    ml = load_merges(e["path"], e["format"], e["params"], e["name"])
+    print(f"tokenizer {ml.name}: {ml.n_derived} merges derived in {time.time() - t0:.1f}s")
+
+    if not a.skip_counting:
+        texts = [x for lang in ("eng_Latn", "deu_Latn", "fra_Latn", "spa_Latn") for x in flores_texts(flores, lang)]
+        mb = sum(len(x.encode()) for x in texts) / 1e6
+        print(f"\n## pair counting, one category of {mb:.2f} MB ({len(texts)} lines)")
+        print("| T | seconds | s per MB | peak RSS MB | step-0 pairs | stored deltas |")
+        print("|---|---|---|---|---|---|")
+        for T in Ts:
+            reset_peak()
+            t0 = time.time()
+            tr = trajectory_for_texts(ml, texts, T)
+            dt = time.time() - t0
+            print(f"| {T} | {dt:.2f} | {dt / mb:.2f} | {peak_mb():.0f} | {len(tr.init_pair)} | {len(tr.delta)} |")
+
+    langs = flores_languages(flores)
+    pick = [langs[i] for i in np.linspace(0, len(langs) - 1, max(ns)).astype(int)]
+    print(f"\n## LP: counting {len(pick)} categories x {a.lines} lines at T={max(lp_Ts)}")
+    t0 = time.time()
+    trajs = [trajectory_for_texts(ml, flores_texts(flores, lang)[: a.lines], max(lp_Ts)) for lang in pick]
+    print(f"counted in {time.time() - t0:.0f}s; mean sample {np.mean([t.n_bytes for t in trajs]) / 1e3:.0f} kB")
+    print("| T | n | count events | full-LP rows (pairs x steps) | rows used | rounds | status | LP seconds | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for T in lp_Ts:
+        for n in ns:
+            idx = np.linspace(0, len(pick) - 1, n).astype(int)
+            reset_peak()
+            prob = MixtureProblem([pick[i] for i in idx], [trajs[i] for i in idx], T)
+            ev = prob.events()
+            n_events = len(ev.pair)
+            full_rows = int((np.minimum(ev.seg_end, T) - ev.slot).clip(min=0).sum())  # (pair, step) cells, upper bound
+            sol = solve_mixture(prob, max_seconds=a.lp_max_seconds)
+            print(f"| {prob.T} | {n} | {n_events} | ≤{full_rows} | {sol.n_constraints} | {sol.n_rounds} | {sol.status} "
+                  f"| {sol.seconds:.1f} | {peak_mb():.0f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Prefect flows and the `tokatlas` CLI: orchestration only, no computation."""

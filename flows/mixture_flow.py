@@ -1,0 +1,239 @@
+"""Data mixture inference flows (Hayase et al. 2024): thin orchestration over jobs/mixture_*.
+
+    mixture_inference   samples → pair-count trajectories on Spark (one task per tokenizer ×
+                        category × bootstrap replicate) → lazy HiGHS LP per tokenizer → estimates
+                        Parquet + Markdown/PNG report
+    mixture_controlled  train BPE on known mixtures, attack with held-out samples, log10 MSE vs baselines
+
+CLI (registered by `add_cli`):
+
+    tokatlas mixture infer --tokenizer-manifest ../shared/data/tokenizers/MANIFEST.json \\
+        --flores ../shared/data/flores200/flores200_dev_devtest.parquet --languages eng_Latn,deu_Latn \\
+        --code-bytes 300000 --T 30000 --bootstrap 10 --out out/mixture
+    tokatlas mixture eval --flores ../shared/data/flores200/flores200_dev_devtest.parquet --n 5,10 \\
+        --T 1000,3000 --trials 10 --out out/mixture
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from tokenizers_registry.base import ConfigError
+
+DEFAULT_LANGUAGES = [
+    "eng_Latn", "deu_Latn", "fra_Latn", "spa_Latn", "por_Latn", "ita_Latn", "nld_Latn", "pol_Latn",
+    "ces_Latn", "swe_Latn", "fin_Latn", "hun_Latn", "tur_Latn", "vie_Latn", "ind_Latn", "swh_Latn",
+    "rus_Cyrl", "ukr_Cyrl", "ell_Grek", "heb_Hebr", "arb_Arab", "pes_Arab", "hin_Deva", "ben_Beng",
+    "tam_Taml", "tha_Thai", "kor_Hang", "jpn_Jpan", "zho_Hans", "zho_Hant",
+]
+
+
+@dataclass
+class MixtureParams:
+    out: str = "tokatlas-out"
+    tokenizer_manifest: str | None = None
+    tokenizers: list[str] | None = None  # names in the manifest (default: every BPE one)
+    flores: str | None = None
+    languages: list[str] | None = None
+    code_bytes: int = 300_000
+    T: int = 30_000
+    n_bootstrap: int = 20
+    bootstrap_unit: str = "merges"  # merges: reweight merges in the LP | samples: recount resampled samples
+    top_k: int = 16
+    lp_max_seconds: float | None = None  # stop lazy rounds after this (status then says "not converged")
+    spark_master: str | None = None
+
+    def checked(self) -> MixtureParams:
+        if not self.tokenizer_manifest or not Path(self.tokenizer_manifest).is_file():
+            raise ConfigError(f"tokenizer manifest {self.tokenizer_manifest!r} not found")
+        if not self.flores or not Path(self.flores).is_file():
+            raise ConfigError(f"FLORES Parquet {self.flores!r} not found")
+        if self.T < 1 or self.n_bootstrap < 0:
+            raise ConfigError("T must be >= 1 and bootstrap >= 0")
+        if self.bootstrap_unit not in ("merges", "samples"):
+            raise ConfigError(f"bootstrap unit must be merges or samples, not {self.bootstrap_unit!r}")
+        self.languages = self.languages or DEFAULT_LANGUAGES
+        return self
+
+
+def _not_config_error(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except ConfigError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+@task(name="mixture-samples", retry_condition_fn=_not_config_error)
+def samples_task(p: MixtureParams) -> dict[str, str]:
+    from jobs.mixture_samples import build_samples
+
+    return build_samples(p.out, p.flores, p.languages, p.code_bytes)
+
+
+@task(name="mixture-counts", retries=1, retry_condition_fn=_not_config_error)
+def counts_task(p: MixtureParams, samples: dict[str, str]) -> list[dict]:
+    from jobs.mixture_counts import count_cells, make_cells
+    from jobs.spark import build_spark
+    from tokenizers_registry.merges import manifest_entries
+
+    toks = manifest_entries(p.tokenizer_manifest, p.tokenizers)
+    cells = make_cells(p.out, toks, samples, p.T, p.top_k, p.n_bootstrap if p.bootstrap_unit == "samples" else 0)
+    df = count_cells(build_spark("tokatlas-mixture", master=p.spark_master), cells)
+    df.write.mode("overwrite").parquet(str(Path(p.out) / "mixture" / "cells"))
+    rows = [r.asDict() for r in df.collect()]
+    failed = [r for r in rows if r["status"] != "ok"]
+    if failed:
+        get_run_logger().warning(f"{len(failed)} mixture cells failed, e.g. {failed[0]['error'][:300]}")
+    return rows
+
+
+@task(name="mixture-solve", retries=1, retry_condition_fn=_not_config_error)
+def solve_task(p: MixtureParams, tokenizer: str, merges: dict) -> dict:
+    from jobs.layout import write_parquet_atomic
+    from jobs.mixture_lp import estimates_table, solve_from_dir
+
+    sol = solve_from_dir(p.out, tokenizer, n_bootstrap=p.n_bootstrap, unit=p.bootstrap_unit,
+                         max_seconds=p.lp_max_seconds, log=get_run_logger().info)
+    T = sol.T
+    write_parquet_atomic(estimates_table(tokenizer, sol, T),
+                         Path(p.out) / "mixture" / "estimates" / f"tokenizer={tokenizer}.parquet")
+    return {"categories": sol.names, "proportion": sol.proportion.tolist(),
+            "lo": None if sol.lo is None else sol.lo.tolist(), "hi": None if sol.hi is None else sol.hi.tolist(),
+            "status": sol.status, "n_constraints": sol.n_constraints, "n_rounds": sol.n_rounds,
+            "lp_seconds": sol.seconds, "T": T, "merges": merges, "n_bootstrap": sol.n_bootstrap,
+            "bootstrap": sol.bootstrap}
+
+
+@flow(name="mixture-inference", log_prints=True)
+def mixture_inference(params: MixtureParams | None = None) -> dict:
+    """Infer the training mixture of every BPE tokenizer in the manifest."""
+    from jobs.mixture_eval import write_mixture_report
+
+    p = (params or MixtureParams()).checked()
+    samples = samples_task(p)
+    rows = counts_task(p, samples)
+    merges = {}
+    for r in rows:
+        if r["status"] == "ok" and r["replicate"] == 0:
+            merges[r["tokenizer"]] = {"n_derived": r["n_derived"], "n_skipped": r["n_skipped"]}
+    _add_merge_summaries(p, merges)
+    estimates = {t: solve_task(p, t, m) for t, m in merges.items()}
+    d = write_mixture_report(p.out, estimates)
+    create_markdown_artifact((d / "report.md").read_text(), key="mixture-inference")
+    return {"report": str(d), "estimates": estimates, "params": asdict(p)}
+
+
+def _add_merge_summaries(p: MixtureParams, merges: dict) -> None:
+    """Merge-derivation counts from the trajectories' metadata (written by the counting tasks)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from jobs.mixture_counts import cell_dir
+
+    for t in merges:
+        for d in sorted(cell_dir(p.out, t, "x").parent.glob("category=*"))[:1]:
+            md = json.loads(pq.read_schema(d / "steps.parquet").metadata[b"tokatlas.mixture"])
+            merges[t].update(md.get("merges", {}))
+
+
+@dataclass
+class ControlledParams:
+    out: str = "tokatlas-out"
+    flores: str | None = None
+    n: tuple[int, ...] = (5, 10)
+    T: tuple[int, ...] = (1000, 3000)
+    sample_lines: tuple[int, ...] = (1012,)
+    trials: int = 10
+    train_bytes: int = 400_000
+    spark_master: str | None = None
+
+
+@task(name="mixture-trials", retries=1, retry_condition_fn=_not_config_error)
+def trials_task(p: ControlledParams) -> list[dict]:
+    from jobs.mixture_eval import make_trials, run_controlled
+    from jobs.spark import build_spark
+
+    trials = make_trials(p.flores, p.n, p.T, p.trials, p.sample_lines, p.train_bytes)
+    return run_controlled(trials, build_spark("tokatlas-mixture-eval", master=p.spark_master))
+
+
+@flow(name="mixture-controlled", log_prints=True)
+def mixture_controlled(params: ControlledParams | None = None) -> dict:
+    """Controlled evaluation: known mixtures, held-out samples, log10 MSE against baselines."""
+    import json
+
+    from jobs.mixture_eval import markdown_table, summarize
+
+    p = params or ControlledParams()
+    if not p.flores or not Path(p.flores).is_file():
+        raise ConfigError(f"FLORES Parquet {p.flores!r} not found")
+    rows = trials_task(p)
+    summary = summarize(rows)
+    d = Path(p.out) / "reports" / "mixture_eval"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "trials.json").write_text(json.dumps(rows, indent=1))
+    table = markdown_table(summary, ["kind", "n", "T", "sample_lines", "sample_bytes", "trials", "log10_mse",
+                                     "log10_mse_random", "log10_mse_uniform", "constraints", "lp_seconds"])
+    (d / "report.md").write_text(table + "\n")
+    create_markdown_artifact(table, key="mixture-controlled")
+    return {"report": str(d), "summary": summary}
+
+
+# -- CLI --------------------------------------------------------------------------------
+def _ints(s: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in s.split(",") if x.strip())
+
+
+def cmd_mixture(a) -> int:
+    from jobs.args import csv_list
+
+    if a.mixture_cmd == "infer":
+        p = MixtureParams(out=a.out, tokenizer_manifest=a.tokenizer_manifest, tokenizers=csv_list(a.tokenizers),
+                          flores=a.flores, languages=csv_list(a.languages), code_bytes=a.code_bytes, T=a.T,
+                          n_bootstrap=a.bootstrap, bootstrap_unit=a.bootstrap_unit, lp_max_seconds=a.lp_max_seconds,
+                          spark_master=a.spark_master)
+        res = mixture_inference(p)
+    else:
+        p = ControlledParams(out=a.out, flores=a.flores, n=_ints(a.n), T=_ints(a.T),
+                             sample_lines=_ints(a.sample_lines), trials=a.trials, train_bytes=a.train_bytes,
+                             spark_master=a.spark_master)
+        res = mixture_controlled(p)
+    print(f"report: {res['report']}")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    """Register `tokatlas mixture infer|eval`."""
+    p = subparsers.add_parser("mixture", help="data mixture inference from BPE merges (Hayase et al. 2024)",
+                              description=__doc__.split("CLI")[0])
+    sub = p.add_subparsers(dest="mixture_cmd", required=True)
+    inf = sub.add_parser("infer", help="infer the training mixture of real BPE tokenizers")
+    inf.add_argument("--tokenizer-manifest", required=True)
+    inf.add_argument("--tokenizers", help="comma-separated manifest names (default: every BPE tokenizer)")
+    inf.add_argument("--flores", required=True, help="FLORES-200 Parquet (categories = its languages)")
+    inf.add_argument("--languages", help="comma-separated iso639_3_Script codes (default: 30 major languages)")
+    inf.add_argument("--code-bytes", type=int, default=300_000, help="bytes of Python stdlib source (0: no code)")
+    inf.add_argument("--T", type=int, default=30_000, help="merges used")
+    inf.add_argument("--bootstrap", type=int, default=20, help="bootstrap replicates (0: none)")
+    inf.add_argument("--bootstrap-unit", choices=("merges", "samples"), default="merges",
+                     help="resample merges (cheap LP re-solves) or category samples (recount on Spark)")
+    inf.add_argument("--lp-max-seconds", type=float, help="time limit of the lazy LP per tokenizer")
+    ev = sub.add_parser("eval", help="controlled evaluation on BPE tokenizers trained on known mixtures")
+    ev.add_argument("--flores", required=True)
+    ev.add_argument("--n", default="5,10", help="categories per mixture")
+    ev.add_argument("--T", default="1000,3000", help="merges used")
+    ev.add_argument("--sample-lines", default="1012", help="attack sample sizes in lines")
+    ev.add_argument("--trials", type=int, default=10)
+    ev.add_argument("--train-bytes", type=int, default=400_000)
+    for q in (inf, ev):
+        q.add_argument("--out", default="tokatlas-out")
+        q.add_argument("--spark-master")
+    p.set_defaults(func=cmd_mixture)

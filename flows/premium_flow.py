@@ -1,0 +1,157 @@
+"""Token-premium flow: ingest → register tokenizers → encode on Spark → premium report.
+
+Thin orchestration only: every step is a call into `jobs/` or `tokenizers_registry/`.
+Parameters are checked before Spark starts, configuration errors are never retried,
+and the encode step resumes where a previous run stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from jobs.layout import registry_dir, report_dir
+from schemas.languages import is_lang_code
+from tokenizers_registry.base import ConfigError, TokenizerFileError
+from tokenizers_registry.registry import Registry
+
+SOURCES_WITH_PATH = {"flores-parquet", "flores-folder", "udhr", "parquet", "jsonl", "text", "flores-plus-hub"}
+SOURCES = SOURCES_WITH_PATH | {"django"}
+DEFAULT_CORPUS_NAMES = {"django": "django", "flores-parquet": "flores200", "flores-folder": "flores200",
+                        "flores-plus-hub": "flores_plus", "udhr": "udhr"}
+
+
+@dataclass
+class PremiumParams:
+    """Everything the flow needs; also what the CLI and deployments pass."""
+
+    out: str = "tokatlas-out"
+    corpus_source: str = "django"
+    corpus_path: str | None = None
+    corpus_name: str | None = None
+    languages: list[str] | None = None
+    min_language_coverage: float = 0.95
+    tokenizer_manifest: str | None = None
+    tokenizer_files: list[str] = field(default_factory=list)
+    tokenizers: list[str] | None = None  # names/ids already in the registry
+    reference_lang: str = "eng_Latn"
+    n_bootstrap: int = 1000
+    word_stats: bool = True
+    shard_size: int | None = None
+    spark_master: str | None = None
+
+    def checked(self) -> PremiumParams:
+        """Validate without starting Spark; raises ConfigError with a clear message."""
+        if self.corpus_source not in SOURCES:
+            raise ConfigError(f"unknown corpus source {self.corpus_source!r}; known: {', '.join(sorted(SOURCES))}")
+        if self.corpus_source in SOURCES_WITH_PATH - {"flores-plus-hub"}:
+            if not self.corpus_path:
+                raise ConfigError(f"corpus source {self.corpus_source!r} needs --corpus-path")
+            if not Path(self.corpus_path).exists():
+                raise ConfigError(f"corpus path {self.corpus_path} does not exist")
+        for code in [*(self.languages or []), self.reference_lang]:
+            if not is_lang_code(code):
+                raise ConfigError(f"{code!r} is not an iso639_3_Script language code (e.g. eng_Latn, zho_Hans)")
+        if self.languages and self.reference_lang not in self.languages:
+            self.languages = [*self.languages, self.reference_lang]
+        if self.tokenizer_manifest and not Path(self.tokenizer_manifest).is_file():
+            raise ConfigError(f"tokenizer manifest {self.tokenizer_manifest} does not exist")
+        for f in self.tokenizer_files:
+            if not Path(f).is_file():
+                raise ConfigError(f"tokenizer file {f} does not exist")
+        if not 0 < self.min_language_coverage <= 1:
+            raise ConfigError("min_language_coverage must be in (0, 1]")
+        self.corpus_name = self.corpus_name or DEFAULT_CORPUS_NAMES.get(self.corpus_source, "corpus")
+        return self
+
+
+def _not_config_error(task, task_run, state) -> bool:
+    """Retry transient failures only: bad configuration or tokenizer files fail at once."""
+    try:
+        state.result()
+    except (ConfigError, TokenizerFileError):
+        return False
+    except Exception:
+        return True
+    return False
+
+
+def _spark(p: PremiumParams):
+    from jobs.spark import build_spark
+
+    return build_spark("tokatlas-premium", master=p.spark_master)
+
+
+@task(name="ingest", retries=2, retry_delay_seconds=5, retry_condition_fn=_not_config_error)
+def ingest_task(p: PremiumParams) -> dict:
+    from jobs.ingest import ingest
+
+    s = ingest(_spark(p), p.corpus_source, p.corpus_path, p.corpus_name, p.out, languages=p.languages,
+               min_language_coverage=p.min_language_coverage)
+    return s.to_dict() if hasattr(s, "to_dict") else asdict(s)
+
+
+@task(name="register-tokenizers", retry_condition_fn=_not_config_error)
+def register_task(p: PremiumParams) -> list[str]:
+    from flows.defaults import register_default_tokenizers
+
+    reg = Registry(registry_dir(p.out))
+    ids = []
+    if p.tokenizer_manifest:
+        ids += [s.tokenizer_id for s in reg.add_manifest(p.tokenizer_manifest)]
+    for f in p.tokenizer_files:
+        ids.append(reg.add(f).tokenizer_id)
+    if p.tokenizers:
+        ids += [reg.get(n).tokenizer_id for n in p.tokenizers]
+    if not ids:  # nothing named: the embedded default tokenizers
+        ids = [s.tokenizer_id for s in register_default_tokenizers(p.out, p.corpus_name, reg)]
+    return list(dict.fromkeys(ids))
+
+
+@task(name="encode", retries=2, retry_delay_seconds=5, retry_condition_fn=_not_config_error)
+def encode_task(p: PremiumParams, tokenizer_ids: list[str]) -> dict:
+    from jobs.encode import encode
+
+    return encode(_spark(p), p.out, p.corpus_name, tokenizer_ids, p.languages, shard_size=p.shard_size,
+                  word_stats=p.word_stats).to_dict()
+
+
+@task(name="premium-report", retries=1, retry_condition_fn=_not_config_error)
+def premium_task(p: PremiumParams, tokenizer_ids: list[str]) -> dict:
+    from jobs.premium import write_premium
+    from jobs.premium_report import render_premium_report
+
+    table, path = write_premium(_spark(p), p.out, p.corpus_name, reference_lang=p.reference_lang,
+                                n_bootstrap=p.n_bootstrap, tokenizer_ids=tokenizer_ids)
+    paths = render_premium_report(table, report_dir(p.out, f"premium-{p.corpus_name}"),
+                                  title=f"Token premium on {p.corpus_name} (reference {p.reference_lang})")
+    return {"premium": str(path), **{k: str(v) for k, v in paths.items()}}
+
+
+@flow(name="token-premium", log_prints=True)
+def token_premium(params: PremiumParams | None = None) -> dict:
+    """Measure the token premium of every registered tokenizer on a parallel corpus."""
+    t0 = time.perf_counter()
+    p = (params or PremiumParams()).checked()
+    log = get_run_logger()
+    ingest_summary = ingest_task(p)
+    log.info("ingest: %s", {k: v for k, v in ingest_summary.items() if k != "corpus_versions"})
+    ids = register_task(p)
+    log.info("registered %d tokenizers", len(ids))
+    enc = encode_task(p, ids)
+    log.info("encode: %d cells planned, %d already done, %d ok, %d failed",
+             enc["cells_planned"], enc["cells_skipped"], enc["cells_ok"], enc["cells_failed"])
+    report = premium_task(p, ids)
+    md = Path(report["markdown"]).read_text(encoding="utf-8")
+    create_markdown_artifact(key=f"token-premium-{_slug(p.corpus_name)}", markdown=md,
+                             description=f"Token premium on {p.corpus_name}")
+    return {"ingest": ingest_summary, "tokenizers": ids, "encode": enc, "report": report,
+            "seconds": time.perf_counter() - t0}
+
+
+def _slug(s: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in s.lower())

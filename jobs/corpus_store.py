@@ -1,0 +1,102 @@
+"""Reading (and the low-level writing) of the ingested corpus dataset.
+
+    <out>/corpus/corpus=<c>/lang=<l>/part-0.parquet    one file per language, sorted by (split, sentence_id)
+    <out>/corpus/corpus=<c>/_versions.json            {lang: {"version": …, "n_sentences": …}}
+    <out>/rejects/corpus=<c>/part-0.parquet            quarantined rows
+
+Plain pyarrow, no Spark: the encode job calls these on executors. A language's
+`corpus_version` is a content hash of its rows, so counts keyed by it go stale
+exactly when the language's text changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jobs.layout import corpus_lang_dir, dataset_dir
+
+VERSION_KEY = b"tokatlas.corpus_version"
+
+
+def corpus_dir(out, corpus: str) -> Path:
+    return dataset_dir(out, "corpus") / f"corpus={corpus}"
+
+
+def language_file(out, corpus: str, lang: str) -> Path:
+    return corpus_lang_dir(out, corpus, lang) / "part-0.parquet"
+
+
+def versions_file(out, corpus: str) -> Path:
+    return corpus_dir(out, corpus) / "_versions.json"
+
+
+def rejects_file(out, corpus: str) -> Path:
+    return dataset_dir(out, "rejects") / f"corpus={corpus}" / "part-0.parquet"
+
+
+def corpus_version(table: pa.Table) -> str:
+    """16 hex chars of sha256 over the (split, sentence_id, text) rows in (split, sentence_id) order.
+
+    Length-prefixed fields, so no text can imitate a row boundary.
+    """
+    t = table.select(["split", "sentence_id", "text"]).sort_by([("split", "ascending"), ("sentence_id", "ascending")])
+    h = hashlib.sha256()
+    for split, sid, text in zip(t["split"].to_pylist(), t["sentence_id"].to_pylist(), t["text"].to_pylist(), strict=True):
+        for part in (split.encode(), str(sid).encode(), text.encode("utf-8")):
+            h.update(len(part).to_bytes(8, "little"))
+            h.update(part)
+    return h.hexdigest()[:16]
+
+
+def write_json_atomic(obj, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def write_versions(out, corpus: str, versions: dict[str, dict]) -> Path:
+    """Write `_versions.json` ({lang: {"version", "n_sentences"}}) atomically."""
+    return write_json_atomic({k: versions[k] for k in sorted(versions)}, versions_file(out, corpus))
+
+
+def read_corpus_manifest(out, corpus: str) -> dict[str, dict]:
+    """{lang: {"version": str, "n_sentences": int}}; {} when the corpus was never ingested."""
+    path = versions_file(out, corpus)
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_corpus_versions(out, corpus: str) -> dict[str, str]:
+    """{lang: corpus_version} of an ingested corpus; {} when it was never ingested."""
+    return {lang: v["version"] for lang, v in read_corpus_manifest(out, corpus).items()}
+
+
+def read_language(out, corpus: str, lang: str, columns: list[str] | None = None) -> pa.Table:
+    """One language's rows (file schema: script, split, sentence_id, text, n_bytes, n_chars),
+    sorted by (split, sentence_id). Raises FileNotFoundError naming the file."""
+    path = language_file(out, corpus, lang)
+    if not path.is_file():
+        raise FileNotFoundError(f"no ingested rows for language {lang!r} of corpus {corpus!r}: {path}")
+    return pq.ParquetFile(path).read(columns=columns)
+
+
+def language_size(out, corpus: str, lang: str) -> int:
+    """Number of sentences of one language (from the Parquet footer)."""
+    return pq.ParquetFile(language_file(out, corpus, lang)).metadata.num_rows
+
+
+def file_version(path) -> str | None:
+    """The corpus_version recorded in a language file's metadata."""
+    meta = pq.read_schema(path).metadata or {}
+    v = meta.get(VERSION_KEY)
+    return v.decode() if v else None

@@ -1,0 +1,288 @@
+"""Encode job: token counts for every (tokenizer, language shard) cell of a corpus.
+
+Work is planned on the driver as a sorted list of cells; Spark runs them as
+`spark.range(n_cells)` partitions, so each task takes a contiguous run of cells that
+mostly share a tokenizer. Inside a task the tokenizer is loaded once per worker
+process (`load_tokenizer`'s cache) and the language's sentences are read once per
+worker, never per row. Each cell writes its own files, named by the cell alone, with
+an atomic rename: a retried task or a re-run overwrites, never duplicates, and a cell
+whose files exist is skipped. Text never goes through a Spark shuffle.
+
+    spark-submit jobs/encode.py --out OUT --corpus flores200 [--tokenizers gpt2,cl100k_base]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from jobs import corpus_store
+from jobs.args import csv_list
+from jobs.counting import count_batch, count_tokens
+from jobs.layout import cell_file, registry_dir, write_parquet_atomic
+from schemas import CELL_FAILURES, CORPUS_COUNTS, TOKEN_COUNTS, conform
+from schemas.languages import script_of
+from tokenizers_registry.base import ConfigError
+from tokenizers_registry.registry import Registry, TokenizerSpec, load_tokenizer
+
+BATCH = 1000  # sentences per encode call: bounds memory, keeps library threads busy
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One unit of work: a tokenizer on one shard of one language of one corpus version."""
+
+    tokenizer_id: str
+    lang: str
+    shard: int
+    n_shards: int
+    corpus: str
+    corpus_version: str
+
+    def files(self, out) -> dict[str, Path]:
+        args = (self.lang, self.tokenizer_id, self.corpus, self.corpus_version, self.shard)
+        paths = {"token_counts": cell_file(out, "token_counts", *args),
+                 "cell_failures": cell_file(out, "cell_failures", *args)}
+        if self.shard == 0:
+            paths["corpus_counts"] = cell_file(out, "corpus_counts", *args)
+        return paths
+
+    def is_done(self, out) -> bool:
+        f = self.files(out)
+        return f["token_counts"].exists() and ("corpus_counts" not in f or f["corpus_counts"].exists())
+
+
+@dataclass
+class EncodeSummary:
+    """What an encode run did; `failures` lists (tokenizer, lang, stage, error)."""
+
+    cells_planned: int = 0
+    cells_skipped: int = 0
+    cells_ok: int = 0
+    cells_failed: int = 0
+    sentences: int = 0
+    tokens: int = 0
+    encode_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    failures: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# -- planning (driver) ------------------------------------------------------------------
+def plan_cells(out, corpus: str, specs: list[TokenizerSpec], languages: list[str] | None = None,
+               shard_size: int | None = None) -> list[Cell]:
+    """All cells of corpus × tokenizers, sorted by tokenizer so tasks reuse loaded tokenizers."""
+    versions = corpus_store.read_corpus_versions(out, corpus)
+    if not versions:
+        raise ConfigError(f"corpus {corpus!r} has not been ingested under {out}")
+    langs = sorted(versions)
+    if languages:
+        missing = sorted(set(languages) - set(versions))
+        if missing:
+            raise ConfigError(f"languages {missing} are not in corpus {corpus!r}; it has {len(langs)}: "
+                              f"{', '.join(langs[:30])}{' …' if len(langs) > 30 else ''}")
+        langs = sorted(set(languages))
+    cells = []
+    for lang in langs:
+        n = corpus_store.language_size(out, corpus, lang)
+        n_shards = max(1, -(-n // shard_size)) if shard_size else 1
+        for spec in specs:
+            for shard in range(n_shards):
+                cells.append(Cell(spec.tokenizer_id, lang, shard, n_shards, corpus, versions[lang]))
+    return sorted(cells)
+
+
+# -- one cell (worker) ------------------------------------------------------------------
+_LANG_CACHE: dict = {}
+
+
+def _language_rows(out, corpus: str, lang: str, version: str) -> pa.Table:
+    """The language's sentences sorted by (split, sentence_id), cached for the last language."""
+    key = (str(out), corpus, lang, version)
+    if key not in _LANG_CACHE:
+        _LANG_CACHE.clear()
+        table = corpus_store.read_language(out, corpus, lang)
+        _LANG_CACHE[key] = table.sort_by([("split", "ascending"), ("sentence_id", "ascending")])
+    return _LANG_CACHE[key]
+
+
+def _first_failing(tok, texts: list[str]) -> int | None:
+    for i, t in enumerate(texts):
+        try:
+            tok.encode_batch([t])
+        except Exception:
+            return i
+    return None
+
+
+def _failure(cell: Cell, stage: str, err: BaseException, split=None, sentence_id=None) -> pa.Table:
+    row = {**{k: getattr(cell, k) for k in ("corpus", "corpus_version", "tokenizer_id", "lang", "shard")},
+           "stage": stage, "error_type": type(err).__name__, "error": str(err)[:2000],
+           "split": split, "sentence_id": sentence_id, "failed_at": datetime.now(timezone.utc)}
+    return conform(pa.Table.from_pylist([row]), CELL_FAILURES)
+
+
+def run_cell(cell: Cell, spec: dict, out, registry_root, *, word_stats: bool = True) -> dict:
+    """Encode one cell and write its files; returns a summary row. Never raises for bad data."""
+    t0 = time.perf_counter()
+    files = cell.files(out)
+    summary = {"tokenizer_id": cell.tokenizer_id, "lang": cell.lang, "shard": cell.shard,
+               "status": "ok", "stage": None, "error": None, "n_sentences": 0, "n_tokens": 0, "seconds": 0.0}
+
+    def fail(stage, err, split=None, sentence_id=None):
+        table = _failure(cell, stage, err, split, sentence_id)
+        write_parquet_atomic(table.drop(["lang"]), files["cell_failures"])
+        summary.update(status="failed", stage=stage, error=f"{type(err).__name__}: {err}"[:500],
+                       seconds=time.perf_counter() - t0)
+        return summary
+
+    try:
+        tok = load_tokenizer(spec, registry_root)
+    except Exception as e:
+        return fail("load", e)
+    rows = _language_rows(out, cell.corpus, cell.lang, cell.corpus_version)
+    n = rows.num_rows
+    size = -(-n // cell.n_shards)
+    shard = rows.slice(cell.shard * size, size)
+    texts = shard["text"].to_pylist()
+    script = script_of(cell.lang)
+    parts = []
+    for start in range(0, len(texts), BATCH):
+        chunk = texts[start:start + BATCH]
+        try:
+            parts.append(count_batch(tok, chunk, script, word_stats=word_stats))
+        except Exception as e:
+            i = _first_failing(tok, chunk)
+            at = start + (i or 0)
+            return fail("encode", e, shard["split"][at].as_py(), shard["sentence_id"][at].as_py())
+    def cat(name):
+        return np.concatenate([getattr(p, name) for p in parts]) if parts else np.zeros(0, np.int64)
+
+    n_cont = cat("n_continued_words")
+    counts = pa.table({
+        "corpus": pa.array([cell.corpus] * len(texts), pa.string()),
+        "corpus_version": pa.array([cell.corpus_version] * len(texts), pa.string()),
+        "tokenizer_id": pa.array([cell.tokenizer_id] * len(texts), pa.string()),
+        "split": shard["split"],
+        "sentence_id": shard["sentence_id"],
+        "n_tokens": cat("n_tokens"),
+        "n_unk": cat("n_unk"),
+        "n_bytes": shard["n_bytes"],
+        "n_chars": shard["n_chars"],
+        "n_words": cat("n_words"),
+        "n_continued_words": pa.array(n_cont, mask=n_cont < 0),
+        "word_segmentation": pa.array([parts[0].word_segmentation if parts else None] * len(texts), pa.string()),
+    })
+    write_parquet_atomic(conform(counts, TOKEN_COUNTS, files=True), files["token_counts"])
+    total = int(counts["n_tokens"].to_numpy().sum()) if len(texts) else 0
+    summary.update(n_sentences=len(texts), n_tokens=total)
+    if cell.shard == 0:
+        joined = " ".join(rows["text"].to_pylist())  # FLORES convention: lines joined by single spaces
+        try:
+            ctc = count_tokens(tok, joined)
+        except Exception as e:
+            return fail("corpus_level", e)
+        cc = {"corpus": cell.corpus, "corpus_version": cell.corpus_version, "tokenizer_id": cell.tokenizer_id,
+              "n_sentences": n, "n_tokens": ctc,
+              "n_tokens_sentence_sum": total if cell.n_shards == 1 else None,
+              "n_bytes": len(joined.encode("utf-8")), "n_chars": len(joined)}
+        write_parquet_atomic(conform(pa.Table.from_pylist([cc]), CORPUS_COUNTS, files=True),
+                             files["corpus_counts"])
+    files["cell_failures"].unlink(missing_ok=True)  # an earlier failure of this cell is now resolved
+    summary["seconds"] = time.perf_counter() - t0
+    return summary
+
+
+SUMMARY_SCHEMA = pa.schema([
+    ("tokenizer_id", pa.string()), ("lang", pa.string()), ("shard", pa.int32()), ("status", pa.string()),
+    ("stage", pa.string()), ("error", pa.string()), ("n_sentences", pa.int64()), ("n_tokens", pa.int64()),
+    ("seconds", pa.float64()),
+])
+
+
+# -- the job (driver) -------------------------------------------------------------------
+def encode(spark, out, corpus: str, tokenizers: list[str] | None = None, languages: list[str] | None = None,
+           *, shard_size: int | None = None, word_stats: bool = True, max_tasks: int | None = None,
+           registry_root=None) -> EncodeSummary:
+    """Encode every missing cell of corpus × tokenizers on Spark and return what was done."""
+    from schemas.spark import to_spark_schema
+
+    t0 = time.perf_counter()
+    out = Path(out).resolve()
+    reg_root = Path(registry_root or registry_dir(out)).resolve()
+    specs = Registry(reg_root).select(tokenizers)
+    if not specs:
+        raise ConfigError(f"no tokenizers registered under {reg_root}")
+    cells = plan_cells(out, corpus, specs, languages, shard_size)
+    todo = [c for c in cells if not c.is_done(out)]
+    summary = EncodeSummary(cells_planned=len(cells), cells_skipped=len(cells) - len(todo))
+    if todo:
+        by_id = {s.tokenizer_id: s.to_row() for s in specs}
+        n_tasks = min(len(todo), max_tasks or spark.sparkContext.defaultParallelism * 4)
+        bc = spark.sparkContext.broadcast([(c, by_id[c.tokenizer_id]) for c in todo])
+        out_s, reg_s = str(out), str(reg_root)
+
+        def run_partition(batches):
+            work = bc.value
+            for batch in batches:
+                rows = [run_cell(*work[i], out_s, reg_s, word_stats=word_stats)
+                        for i in batch.column(0).to_pylist()]
+                yield pa.RecordBatch.from_pylist(rows, schema=SUMMARY_SCHEMA)
+
+        df = spark.range(0, len(todo), numPartitions=n_tasks)
+        rows = df.mapInArrow(run_partition, to_spark_schema(SUMMARY_SCHEMA)).toArrow().to_pylist()
+        bc.unpersist()
+        for r in rows:
+            if r["status"] == "ok":
+                summary.cells_ok += 1
+                summary.sentences += r["n_sentences"]
+                summary.tokens += r["n_tokens"]
+            else:
+                summary.cells_failed += 1
+                summary.failures.append((r["tokenizer_id"], r["lang"], r["stage"], r["error"]))
+            summary.encode_seconds += r["seconds"]
+    summary.wall_seconds = time.perf_counter() - t0
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="jobs/encode.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, help="output root (holds corpus/ and registry/)")
+    p.add_argument("--corpus", required=True, help="ingested corpus name, e.g. flores200")
+    p.add_argument("--tokenizers", help="comma-separated registry names or ids (default: all)")
+    p.add_argument("--languages", help="comma-separated iso639_3_Script codes (default: all)")
+    p.add_argument("--shard-size", type=int, help="sentences per cell (default: one cell per language)")
+    p.add_argument("--no-word-stats", action="store_true", help="skip continued-word counts (faster)")
+    p.add_argument("--max-tasks", type=int, help="Spark tasks (default: 4 × default parallelism)")
+    a = p.parse_args(argv)
+    from jobs.spark import build_spark
+
+    spark = build_spark("tokatlas-encode")
+    s = encode(spark, a.out, a.corpus, csv_list(a.tokenizers), csv_list(a.languages), shard_size=a.shard_size,
+               word_stats=not a.no_word_stats, max_tasks=a.max_tasks)
+    print(f"cells planned {s.cells_planned}, skipped {s.cells_skipped} (already done), ok {s.cells_ok}, "
+          f"failed {s.cells_failed}; {s.sentences} sentences, {s.tokens} tokens in {s.wall_seconds:.1f}s")
+    for f in s.failures:
+        print("FAILED", *f, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)

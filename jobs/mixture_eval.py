@@ -1,0 +1,234 @@
+"""Controlled evaluation of mixture inference, and the report of inferred mixtures.
+
+A trial: pick n FLORES languages, draw byte proportions β uniformly from the simplex, train an
+HF byte-level BPE tokenizer with T merges on a corpus with exactly those byte shares (lines of
+the *train* split, cycled when a share needs more bytes than the split has), then run the attack
+with held-out samples (lines of the *attack* split) and score log10 MSE(β, β̂). Baselines in the
+same trial: a random guess (another simplex draw) and the uniform guess.
+
+    python -m jobs.mixture_eval --flores FLORES.parquet --n 5,10 --T 1000,3000 --trials 10 --out OUT
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from jobs.mixture_counts import trajectory_for_texts
+from jobs.mixture_lp import MixtureProblem, solve_mixture
+from jobs.mixture_samples import flores_languages, flores_texts
+
+DEFAULT_POOL = 112  # how many FLORES languages trials choose from (all when larger)
+
+
+def mixture_corpus(texts: dict[str, list[str]], beta: np.ndarray, total_bytes: int) -> dict[str, list[str]]:
+    """Per category, the lines it contributes: β_i·total bytes of its lines (cycled, last one cut)."""
+    res = {}
+    for (cat, lines), b in zip(texts.items(), beta, strict=True):
+        out = res[cat] = []
+        need, i = int(round(b * total_bytes)), 0
+        while need > 0 and lines:
+            line = lines[i % len(lines)]
+            enc = line.encode("utf-8")
+            if len(enc) > need:  # cut the last line so the share is exact in bytes
+                line = enc[:need].decode("utf-8", errors="ignore")
+                enc = line.encode("utf-8")
+                if not enc:
+                    break
+            out.append(line)
+            need -= len(enc)
+            i += 1
+    return res
+
+
+def run_trial(trial: dict) -> dict:
+    """One controlled trial (plain dict in/out so it can run as a Spark task)."""
+    from tokenizers_registry.merges import load_merges
+    from tokenizers_registry.training import train_hf
+
+    t0 = time.time()
+    rng = np.random.default_rng(trial["seed"])
+    langs = list(rng.choice(trial["pool"], trial["n"], replace=False))
+    beta = rng.dirichlet(np.ones(trial["n"]))
+    train = {lang: flores_texts(trial["flores"], lang, (trial["train_split"],)) for lang in langs}
+    attack = {lang: flores_texts(trial["flores"], lang, (trial["attack_split"],))[: trial["sample_lines"]]
+              for lang in langs}
+    parts = mixture_corpus(train, beta, trial["train_bytes"])
+    corpus = [line for lines in parts.values() for line in lines]
+    rng.shuffle(corpus)
+    # the shares actually realised (a tiny share can round to zero bytes)
+    beta = np.array([sum(len(x.encode()) for x in parts[lang]) for lang in langs], float)
+    beta /= beta.sum()
+    T = max(trial["T_list"])
+    with tempfile.TemporaryDirectory() as d:
+        path = train_hf("bpe", corpus, 256 + 1 + T, Path(d) / "tokenizer.json")
+        ml = load_merges(path, "hf-tokenizer-json", {}, "trial")
+    rows = []
+    trajs = {lang: trajectory_for_texts(ml, attack[lang], T) for lang in langs}
+    # in-sample: the exact lines each category contributed, so only the solver can err
+    insample = {lang: trajectory_for_texts(ml, parts[lang], T) for lang in langs} if trial.get("in_sample") else None
+    guess = rng.dirichlet(np.ones(trial["n"]))
+    for t_use in trial["T_list"]:
+        for kind, tr in (("held_out", trajs), ("in_sample", insample)):
+            if tr is None:
+                continue
+            prob = MixtureProblem(langs, [tr[lang] for lang in langs], t_use)
+            sol = solve_mixture(prob)
+            rows.append({
+                "seed": trial["seed"], "n": trial["n"], "T": prob.T, "sample_lines": trial["sample_lines"],
+                "sample_bytes": int(sum(tr[lang].n_bytes for lang in langs) / len(langs)),
+                "train_bytes": trial["train_bytes"], "kind": kind, "langs": ",".join(langs),
+                "mse": float(np.mean((sol.proportion - beta) ** 2)),
+                "mse_random": float(np.mean((guess - beta) ** 2)),
+                "mse_uniform": float(np.mean((1.0 / trial["n"] - beta) ** 2)),
+                "status": sol.status, "n_constraints": sol.n_constraints, "n_rounds": sol.n_rounds,
+                "lp_seconds": sol.seconds, "seconds": time.time() - t0,
+            })
+    return {"rows": rows}
+
+
+def make_trials(flores: str, n_list, T_list, trials: int, sample_lines_list=(1012,), train_bytes: int = 400_000,
+                train_split: str = "dev", attack_split: str = "devtest", pool_size: int = DEFAULT_POOL,
+                in_sample: bool = True, seed: int = 0) -> list[dict]:
+    langs = flores_languages(flores)
+    # a fixed, spread-out pool so trials mix scripts as well as related languages
+    pool = [langs[i] for i in np.linspace(0, len(langs) - 1, min(pool_size, len(langs))).astype(int)]
+    out = []
+    for n in n_list:
+        for lines in sample_lines_list:
+            for k in range(trials):
+                out.append({"flores": str(flores), "pool": pool, "n": n, "T_list": list(T_list),
+                            "sample_lines": lines, "train_bytes": train_bytes, "train_split": train_split,
+                            "attack_split": attack_split, "in_sample": in_sample and lines == max(sample_lines_list),
+                            "seed": seed + 1000 * n + 7919 * lines + k})
+    return out
+
+
+def run_controlled(trials: list[dict], spark=None) -> list[dict]:
+    """Run trials, one Spark task each when a session is given."""
+    if spark is not None:
+        res = spark.sparkContext.parallelize(trials, max(1, len(trials))).map(run_trial).collect()
+    else:
+        res = [run_trial(t) for t in trials]
+    return [r for x in res for r in x["rows"]]
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean log10 MSE per (kind, n, T, sample size), beside the baselines (as the paper reports)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["kind"], r["n"], r["T"], r["sample_lines"]), []).append(r)
+    out = []
+    for (kind, n, T, lines), g in sorted(groups.items()):
+        def lg(k, g=g):
+            return float(np.mean([np.log10(max(x[k], 1e-300)) for x in g]))
+
+        out.append({"kind": kind, "n": n, "T": T, "sample_lines": lines,
+                    "sample_bytes": int(np.mean([x["sample_bytes"] for x in g])), "trials": len(g),
+                    "log10_mse": lg("mse"), "log10_mse_random": lg("mse_random"),
+                    "log10_mse_uniform": lg("mse_uniform"),
+                    "lp_seconds": float(np.mean([x["lp_seconds"] for x in g])),
+                    "constraints": int(np.mean([x["n_constraints"] for x in g]))})
+    return out
+
+
+def markdown_table(rows: list[dict], cols: list[str]) -> str:
+    fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_mixture_report(out: str | Path, estimates: dict[str, dict], title: str = "Inferred mixtures") -> Path:
+    """Markdown table (categories x tokenizers, % of bytes with 95% interval) and a heatmap PNG.
+
+    estimates: tokenizer -> {"categories": [...], "proportion": [...], "lo": [...]|None, "hi": [...]|None,
+    "status": str, "n_constraints": int, "T": int, "merges": {...}}.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d = Path(out) / "reports" / "mixture"
+    d.mkdir(parents=True, exist_ok=True)
+    toks = list(estimates)
+    cats = sorted({c for e in estimates.values() for c in e["categories"]})
+    M = np.full((len(cats), len(toks)), np.nan)
+    cell = [["" for _ in toks] for _ in cats]
+    for j, t in enumerate(toks):
+        e = estimates[t]
+        for k, c in enumerate(e["categories"]):
+            i = cats.index(c)
+            M[i, j] = e["proportion"][k] * 100
+            s = f"{M[i, j]:.1f}"
+            if e.get("lo") is not None:
+                s += f" [{e['lo'][k] * 100:.1f}, {e['hi'][k] * 100:.1f}]"
+            cell[i][j] = s
+    md = [f"# {title}", "", "Share of training bytes (%) among the listed categories, with the 95% bootstrap "
+          "interval in brackets (see the tokenizer table for the resampling unit).", ""]
+    md.append("| category | " + " | ".join(toks) + " |")
+    md.append("|---|" + "---|" * len(toks))
+    order = np.argsort(-np.nan_to_num(np.nanmean(M, axis=1)))
+    for i in order:
+        md.append(f"| {cats[i]} | " + " | ".join(cell[i]) + " |")
+    md += ["", "| tokenizer | T | merges derived | skipped | LP status | constraints | rounds | LP s | bootstrap |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for t in toks:
+        e = estimates[t]
+        m = e.get("merges", {})
+        md.append(f"| {t} | {e['T']} | {m.get('n_derived', '')} of {m.get('n_candidates', '')} | "
+                  f"{m.get('n_skipped', '')} (+{m.get('n_dropped_manual', 0)} manual) | {e['status']} | "
+                  f"{e['n_constraints']} | {e.get('n_rounds', '')} | {e.get('lp_seconds', 0):.1f} | "
+                  f"{e.get('n_bootstrap', 0)} x {e.get('bootstrap', '')} |")
+    (d / "report.md").write_text("\n".join(md) + "\n")
+    fig, ax = plt.subplots(figsize=(1.2 * len(toks) + 3, 0.32 * len(cats) + 1.5))
+    im = ax.imshow(M[order], aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(toks)), toks, rotation=45, ha="right")
+    ax.set_yticks(range(len(cats)), [cats[i] for i in order])
+    fig.colorbar(im, ax=ax, label="% of training bytes")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(d / "mixtures.png", dpi=110)
+    plt.close(fig)
+    return d
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jobs.args import csv_list
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--flores", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--n", default="5,10")
+    ap.add_argument("--T", default="1000,3000")
+    ap.add_argument("--sample-lines", default="1012")
+    ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--train-bytes", type=int, default=400_000)
+    ap.add_argument("--spark-master")
+    a = ap.parse_args(argv)
+    from jobs.spark import build_spark
+
+    spark = build_spark("tokatlas-mixture-eval", master=a.spark_master)
+    trials = make_trials(a.flores, [int(x) for x in csv_list(a.n)], [int(x) for x in csv_list(a.T)], a.trials,
+                         [int(x) for x in csv_list(a.sample_lines)], a.train_bytes)
+    rows = run_controlled(trials, spark)
+    summary = summarize(rows)
+    d = Path(a.out) / "reports" / "mixture_eval"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "trials.json").write_text(json.dumps(rows, indent=1))
+    table = markdown_table(summary, ["kind", "n", "T", "sample_lines", "sample_bytes", "trials", "log10_mse",
+                                     "log10_mse_random", "log10_mse_uniform", "constraints", "lp_seconds"])
+    (d / "report.md").write_text(table + "\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

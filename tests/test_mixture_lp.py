@@ -1,0 +1,103 @@
+"""The mixture LP: exact recovery on a controlled mixture, exact violation search, lazy = full."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import shared_path
+
+from jobs.mixture_counts import trajectory_for_texts
+from jobs.mixture_eval import mixture_corpus
+from jobs.mixture_lp import MixtureProblem, find_rows, solve_full, solve_mixture
+from jobs.mixture_samples import flores_texts
+from tokenizers_registry.merges import load_merges
+from tokenizers_registry.training import train_hf
+
+LANGS = ["eng_Latn", "deu_Latn", "rus_Cyrl", "spa_Latn"]
+
+
+@pytest.fixture(scope="module")
+def controlled(tmp_path_factory):
+    """An HF byte-level BPE trained on known byte shares of four FLORES languages."""
+    flores = shared_path("flores200", "flores200_dev_devtest.parquet")
+    train = {lang: flores_texts(flores, lang, ("dev",))[:250] for lang in LANGS}
+    beta = np.array([0.1, 0.2, 0.3, 0.4])
+    parts = mixture_corpus(train, beta, 120_000)
+    corpus = [x for lang in LANGS for x in parts[lang]]
+    np.random.default_rng(0).shuffle(corpus)
+    path = train_hf("bpe", corpus, 257 + 500, tmp_path_factory.mktemp("mix") / "tokenizer.json")
+    ml = load_merges(path, "hf-tokenizer-json", {}, "mix")
+    beta = np.array([sum(len(x.encode()) for x in parts[lang]) for lang in LANGS], float)
+    held = {lang: flores_texts(flores, lang, ("devtest",))[:250] for lang in LANGS}
+    return ml, parts, beta / beta.sum(), held
+
+
+@pytest.mark.shared
+def test_lp_recovers_exact_proportions_in_sample(controlled):
+    ml, parts, beta, _ = controlled
+    prob = MixtureProblem(LANGS, [trajectory_for_texts(ml, parts[lang], 500) for lang in LANGS], 500)
+    sol = solve_mixture(prob)
+    assert sol.status == "Optimal" and sol.objective < 1e-6
+    mse = np.mean((sol.proportion - beta) ** 2)
+    # a solver that ignores the constraints (uniform answer) scores ~1e-2; a near miss ~1e-5
+    assert mse < 1e-10, (sol.proportion, beta)
+    assert np.mean((0.25 - beta) ** 2) > 1e-3
+
+
+@pytest.mark.shared
+def test_lazy_and_full_lp_agree_held_out(controlled):
+    ml, _, beta, held = controlled
+    T = 120
+    prob = MixtureProblem(LANGS, [trajectory_for_texts(ml, held[lang], T) for lang in LANGS], T)
+    lazy = solve_mixture(prob, init_k=1)
+    # every pair present at each step, from all categories' counts
+    universe = np.unique(np.concatenate([tr.init_pair for tr in prob.trajs] + [tr.delta_pair for tr in prob.trajs]))
+    all_pairs = []
+    for t in range(T):
+        c = prob.exact(universe, np.full(len(universe), t))
+        all_pairs.append(universe[(c > 0).any(axis=1)])
+    full = solve_full(prob, all_pairs)
+    assert lazy.objective > 0  # held-out samples: the LP needs slack, so this is not a trivial feasibility check
+    assert lazy.n_constraints < sum(len(p) for p in all_pairs) / 5  # lazy never materialised most rows
+    assert np.allclose(prob.to_bytes(full), lazy.proportion, atol=1e-5)
+    assert np.mean((lazy.proportion - beta) ** 2) < 3e-3
+
+
+@pytest.mark.shared
+def test_violation_search_is_exact(controlled):
+    """find_rows (segment walk) against brute force over all pairs at every step: every pair that
+    violates anywhere is found, at a step where it does violate, with the right coefficients."""
+    ml, _, _, held = controlled
+    T = 80
+    prob = MixtureProblem(LANGS, [trajectory_for_texts(ml, held[lang], T, top_k=2) for lang in LANGS], T)
+    rng = np.random.default_rng(1)
+    universe = np.unique(np.concatenate([tr.init_pair for tr in prob.trajs] + [tr.delta_pair for tr in prob.trajs]))
+    counts = np.stack([prob.exact(universe, np.full(len(universe), t)) for t in range(T)])  # T x pairs x n
+    for _ in range(3):
+        alpha = rng.dirichlet(np.ones(prob.n))
+        vt = rng.exponential(0.5, T) * (rng.random(T) < 0.3)
+        vp = {int(p): 2.0 for p in universe[:5]}
+        thr = alpha @ prob.M + vt
+        tol = 1e-9 * np.abs(prob.M).max()
+        viol = counts @ alpha - np.array([vp.get(int(p), 0) for p in universe])[None, :] - thr[:, None]
+
+        for t in range(T):
+            viol[t, universe == prob.merged_pair[t]] = -np.inf
+        violators = set(universe[(viol > tol).any(axis=0)].tolist())
+        st, pr, coef = find_rows(prob, alpha, vt, vp, per_step=10**6)
+        assert set(pr.tolist()) == violators and len(violators) > 0
+        col = {int(p): j for j, p in enumerate(universe)}
+        for t, p, c in zip(st.tolist(), pr.tolist(), coef, strict=True):
+            assert viol[t, col[p]] > tol
+            assert np.allclose(c, prob.M[:, t] - counts[t, col[p]])
+        st1, _, _ = find_rows(prob, alpha, vt, vp, per_step=1)
+        assert len(st1) == len(set(st1.tolist())) and set(st1.tolist()) == set(st.tolist())
+
+
+@pytest.mark.shared
+def test_bootstrap_intervals(controlled):
+    ml, _, _, held = controlled
+    prob = MixtureProblem(LANGS, [trajectory_for_texts(ml, held[lang], 200) for lang in LANGS], 200)
+    sol = solve_mixture(prob, n_bootstrap=8)
+    assert sol.n_bootstrap == 8 and np.all(sol.lo <= sol.hi + 1e-12)
+    assert np.isclose(sol.boot.sum(axis=1), 1).all()
