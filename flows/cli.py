@@ -13,22 +13,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import sys
 from dataclasses import fields
 from pathlib import Path
 
+from flows.prefect_env import configure_prefect_env
 from jobs.args import csv_list
 from tokenizers_registry.base import ConfigError, TokatlasError
 
-EXTRA_COMMANDS = ("flows.mixture_flow", "flows.trim_flow")  # modules exposing add_cli(subparsers)
-
-
-def _quiet_prefect_env() -> None:
-    # Telemetry off and a private Prefect home unless the user chose one (ENVIRONMENT.md).
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_HOME", str(Path.home() / ".tokatlas" / "prefect"))
+EXTRA_COMMANDS = ("flows.grid_flow", "flows.mixture_flow", "flows.trim_flow")  # modules exposing add_cli(subparsers)
 
 
 def add_run(sub) -> None:
@@ -83,7 +76,7 @@ def params_from_args(a):
 
 def cmd_run(a) -> int:
     params = params_from_args(a).checked()  # fails here, before Spark or Prefect start
-    _quiet_prefect_env()
+    configure_prefect_env()
     from flows.premium_flow import token_premium
 
     result = token_premium(params)

@@ -139,7 +139,10 @@ def token_premium(params: PremiumParams | None = None) -> dict:
     p = (params or PremiumParams()).checked()
     log = get_run_logger()
     ingest_summary = ingest_task(p)
-    log.info("ingest: %s", {k: v for k, v in ingest_summary.items() if k != "corpus_versions"})
+    log.info("ingest: %d rows in, %d kept, %d quarantined %s; %d languages (%d quarantined)",
+             ingest_summary.get("rows_in", 0), ingest_summary.get("rows_kept", 0),
+             ingest_summary.get("rows_rejected", 0), ingest_summary.get("rejects_by_reason") or "",
+             len(ingest_summary.get("languages") or []), len(ingest_summary.get("languages_quarantined") or []))
     ids = register_task(p)
     log.info("registered %d tokenizers", len(ids))
     enc = encode_task(p, ids)

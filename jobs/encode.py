@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import traceback
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +26,7 @@ import pyarrow as pa
 from jobs import corpus_store
 from jobs.args import csv_list
 from jobs.counting import count_batch, count_tokens
-from jobs.layout import cell_file, registry_dir, write_parquet_atomic
+from jobs.layout import cell_file, clean_temp, registry_dir, write_parquet_atomic
 from schemas import CELL_FAILURES, CORPUS_COUNTS, TOKEN_COUNTS, conform
 from schemas.languages import script_of
 from tokenizers_registry.base import ConfigError
@@ -224,6 +223,8 @@ def encode(spark, out, corpus: str, tokenizers: list[str] | None = None, languag
     if not specs:
         raise ConfigError(f"no tokenizers registered under {reg_root}")
     cells = plan_cells(out, corpus, specs, languages, shard_size)
+    for name in ("token_counts", "corpus_counts", "cell_failures"):  # leftovers of writers that were killed
+        clean_temp(out / name)
     todo = [c for c in cells if not c.is_done(out)]
     summary = EncodeSummary(cells_planned=len(cells), cells_skipped=len(cells) - len(todo))
     if todo:
@@ -278,11 +279,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except Exception:
-        traceback.print_exc()
-        sys.exit(1)
+    from jobs.entry import run_job
+
+    run_job("jobs.encode")

@@ -393,4 +393,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from jobs.entry import run_job
+
+    run_job("jobs.premium")

@@ -36,10 +36,14 @@ def spark(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory):
+    from flows.prefect_env import configure_prefect_env
+
     os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect_home"))
+    configure_prefect_env()
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    # A busy 2-core machine can take longer than Prefect's default 30 s to start the server.
+    with prefect_test_harness(server_startup_timeout=180):
         yield
 
 
