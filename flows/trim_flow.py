@@ -1,0 +1,264 @@
+"""Vocabulary trimming flow: ingest → register → token_freqs on Spark → coverage report → trim + faithfulness.
+
+Thin orchestration over jobs/token_freqs.py, jobs/coverage.py, jobs/trim.py and
+jobs/trim_report.py. Parameters are checked before Spark starts; configuration errors
+are never retried; token_freqs cells already counted are skipped.
+
+CLI (registered by `add_cli`):
+
+    tokatlas trim --tokenizer gpt2 --tokenizer-manifest ../shared/data/tokenizers/MANIFEST.json \\
+        --corpus-path ../shared/data/flores200/flores200_dev_devtest.parquet \\
+        --languages eng_Latn,fra_Latn --min-frequency 1 [--top-n 20000] [--keep-tokens "<|endoftext|>"] \\
+        [--coverage-languages eng_Latn,fra_Latn,deu_Latn] [--language-set europe=deu_Latn,fra_Latn,spa_Latn] \\
+        [--embeddings emb.npy --head head.npy] --out out/trim
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from flows.premium_flow import _not_config_error
+from schemas.languages import is_lang_code
+from tokenizers_registry.base import ConfigError
+
+
+@dataclass
+class TrimParams:
+    """Everything the trim flow needs; also what the CLI passes."""
+
+    out: str = "tokatlas-out"
+    tokenizer: str | None = None  # registry name (registered from the manifest/file when given)
+    tokenizer_manifest: str | None = None
+    tokenizer_file: str | None = None
+    tokenizer_format: str | None = None
+    tokenizer_pattern: str | None = None
+    corpus_source: str = "flores-parquet"
+    corpus_path: str | None = None  # None: use the corpus already ingested under out
+    corpus_name: str = "flores200"
+    languages: list[str] = field(default_factory=list)
+    coverage_languages: list[str] | None = None  # default: the trim languages
+    language_sets: dict[str, list[str]] = field(default_factory=dict)  # name -> languages, for union figures
+    splits: list[str] = field(default_factory=lambda: ["dev"])
+    heldout_splits: list[str] = field(default_factory=lambda: ["devtest"])
+    min_frequency: int = 1
+    top_n: int | None = None
+    keep_tokens: list[str] = field(default_factory=list)
+    hidden_size: int = 768
+    embeddings: str | None = None
+    head: str | None = None
+    spark_master: str | None = None
+
+    def checked(self) -> TrimParams:
+        """Validate without starting Spark; raises ConfigError with a clear message."""
+        if not self.tokenizer:
+            raise ConfigError("--tokenizer is required (a registry name, or the name of a manifest entry)")
+        if not self.languages:
+            raise ConfigError("--languages is required (comma-separated iso639_3_Script codes)")
+        set_langs = [lang for langs in self.language_sets.values() for lang in langs]
+        self.coverage_languages = list(dict.fromkeys([*(self.coverage_languages or []), *self.languages,
+                                                      *set_langs]))
+        for code in self.coverage_languages:
+            if not is_lang_code(code):
+                raise ConfigError(f"{code!r} is not an iso639_3_Script language code (e.g. eng_Latn, zho_Hans)")
+        if self.min_frequency < 1:
+            raise ConfigError(f"--min-frequency must be >= 1, got {self.min_frequency}")
+        if self.top_n is not None and self.top_n < 1:
+            raise ConfigError(f"--top-n must be >= 1, got {self.top_n}")
+        if self.hidden_size < 1:
+            raise ConfigError(f"--hidden-size must be >= 1, got {self.hidden_size}")
+        for label, p in (("tokenizer manifest", self.tokenizer_manifest), ("tokenizer file", self.tokenizer_file),
+                         ("corpus path", self.corpus_path), ("embeddings", self.embeddings), ("head", self.head)):
+            if p and not Path(p).exists():
+                raise ConfigError(f"{label} {p} does not exist")
+        for label, p in (("embeddings", self.embeddings), ("head", self.head)):
+            if p and Path(p).suffix.lower() not in (".npy", ".npz", ".safetensors"):
+                raise ConfigError(f"{label} {p}: expected a .npy, .npz or .safetensors file")
+        if not self.splits:
+            raise ConfigError("--splits must name at least one split")
+        if set(self.splits) & set(self.heldout_splits):
+            raise ConfigError(f"held-out splits {self.heldout_splits} overlap the trimming splits {self.splits}")
+        return self
+
+
+def _spark(p: TrimParams):
+    from jobs.spark import build_spark
+
+    return build_spark("tokatlas-trim", master=p.spark_master)
+
+
+@task(name="ingest", retries=2, retry_delay_seconds=5, retry_condition_fn=_not_config_error)
+def ingest_task(p: TrimParams) -> dict:
+    from jobs.ingest import ingest
+
+    s = ingest(_spark(p), p.corpus_source, p.corpus_path, p.corpus_name, p.out, languages=p.coverage_languages)
+    return {"languages": s.languages, "rows_kept": s.rows_kept, "rows_rejected": s.rows_rejected}
+
+
+@task(name="register-tokenizer", retry_condition_fn=_not_config_error)
+def register_task(p: TrimParams) -> dict:
+    from jobs.layout import registry_dir
+    from tokenizers_registry.registry import Registry
+
+    reg = Registry(registry_dir(p.out))
+    if p.tokenizer_manifest:
+        reg.add_manifest(p.tokenizer_manifest, names=[p.tokenizer])
+    if p.tokenizer_file:
+        params = {"pattern": p.tokenizer_pattern} if p.tokenizer_pattern else None
+        reg.add(p.tokenizer_file, name=p.tokenizer, fmt=p.tokenizer_format, params=params)
+    return reg.get(p.tokenizer).to_row()
+
+
+@task(name="token-freqs", retries=2, retry_delay_seconds=5, retry_condition_fn=_not_config_error)
+def freqs_task(p: TrimParams, tokenizer_id: str) -> dict:
+    from jobs.token_freqs import token_freqs
+
+    return token_freqs(_spark(p), p.out, p.corpus_name, [tokenizer_id], p.coverage_languages).to_dict()
+
+
+@task(name="coverage", retries=1, retry_condition_fn=_not_config_error)
+def coverage_task(p: TrimParams, spec: dict) -> dict:
+    from jobs.coverage import coverage_tables, write_coverage
+    from jobs.layout import registry_dir
+    from jobs.token_freqs import read_token_freqs
+    from tokenizers_registry.registry import load_tokenizer
+
+    tok = load_tokenizer(spec, registry_dir(p.out))
+    freqs = read_token_freqs(p.out, p.corpus_name, spec["tokenizer_id"], p.coverage_languages)
+    splits = sorted(set(freqs["split"].to_pylist()))
+    tables = coverage_tables(freqs, corpus=p.corpus_name, tokenizer_id=spec["tokenizer_id"],
+                             tokenizer_name=spec["name"], vocab_size=tok.vocab_size, n_special=len(tok.special_ids),
+                             hidden_size=p.hidden_size, splits=splits,
+                             language_sets={"trimmed": p.languages, **p.language_sets})
+    paths = write_coverage(p.out, p.corpus_name, [tables])
+    return {"paths": {k: str(v) for k, v in paths.items()}}
+
+
+@task(name="trim", retries=1, retry_condition_fn=_not_config_error)
+def trim_task(p: TrimParams) -> dict:
+    from jobs.trim import TrimRequest, trim_tokenizer
+
+    req = TrimRequest(tokenizer=p.tokenizer, languages=p.languages, corpus=p.corpus_name, splits=p.splits,
+                      heldout_splits=p.heldout_splits, min_frequency=p.min_frequency, top_n=p.top_n,
+                      keep_tokens=p.keep_tokens, hidden_size=p.hidden_size, embeddings=p.embeddings, head=p.head)
+    return trim_tokenizer(p.out, req, log=get_run_logger().info)
+
+
+@task(name="trim-report")
+def report_task(p: TrimParams, coverage: dict, trim: dict) -> dict:
+    import pyarrow.parquet as pq
+
+    from jobs.layout import report_dir
+    from jobs.trim_report import render_trim_report
+
+    tables = {k: pq.read_table(v) for k, v in coverage["paths"].items()}
+    paths = render_trim_report(tables, report_dir(p.out, f"trim-{p.tokenizer}"), [trim],
+                               title=f"Vocabulary coverage and trimming: {p.tokenizer} on {p.corpus_name}")
+    return {k: str(v) for k, v in paths.items()}
+
+
+@flow(name="vocab-trim", log_prints=True)
+def vocab_trim(params: TrimParams | None = None) -> dict:
+    """Count token frequencies, report coverage and trim one tokenizer for a set of languages."""
+    t0 = time.perf_counter()
+    p = (params or TrimParams()).checked()
+    log = get_run_logger()
+    ingest = ingest_task(p) if p.corpus_path else None
+    spec = register_task(p)
+    freqs = freqs_task(p, spec["tokenizer_id"])
+    log.info("token_freqs: %d cells planned, %d already counted, %d ok, %d failed", freqs["cells_planned"],
+             freqs["cells_skipped"], freqs["cells_ok"], freqs["cells_failed"])
+    if freqs["cells_failed"]:
+        raise RuntimeError(f"token_freqs failed for {freqs['failures'][:3]}")
+    coverage = coverage_task(p, spec)
+    trim = trim_task(p)
+    report = report_task(p, coverage, trim)
+    create_markdown_artifact(key=f"vocab-trim-{_slug(p.tokenizer)}",
+                             markdown=Path(report["markdown"]).read_text(encoding="utf-8"),
+                             description=f"Vocabulary trimming of {p.tokenizer}")
+    return {"ingest": ingest, "tokenizer": spec["tokenizer_id"], "token_freqs": freqs, "coverage": coverage,
+            "trim": trim, "report": report, "params": asdict(p), "seconds": time.perf_counter() - t0}
+
+
+def _slug(s: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in s.lower())
+
+
+# -- CLI --------------------------------------------------------------------------------
+def params_from_args(a) -> TrimParams:
+    from jobs.args import csv_list
+
+    return TrimParams(
+        out=a.out, tokenizer=a.tokenizer, tokenizer_manifest=a.tokenizer_manifest, tokenizer_file=a.tokenizer_file,
+        tokenizer_format=a.tokenizer_format, tokenizer_pattern=a.pattern, corpus_source=a.corpus_source,
+        corpus_path=a.corpus_path, corpus_name=a.corpus_name, languages=csv_list(a.languages) or [],
+        coverage_languages=csv_list(a.coverage_languages), language_sets=_language_sets(a.language_set or []),
+        splits=csv_list(a.splits) or [],
+        heldout_splits=csv_list(a.heldout_splits) or [], min_frequency=a.min_frequency, top_n=a.top_n,
+        keep_tokens=csv_list(a.keep_tokens) or [], hidden_size=a.hidden_size, embeddings=a.embeddings,
+        head=a.head, spark_master=a.spark_master)
+
+
+def _language_sets(values: list[str]) -> dict[str, list[str]]:
+    """NAME=lang,lang,... options as a dict; ConfigError naming a malformed one."""
+    from jobs.args import csv_list
+
+    out = {}
+    for v in values:
+        name, sep, langs = v.partition("=")
+        if not sep or not name.strip() or not csv_list(langs):
+            raise ConfigError(f"--language-set {v!r}: expected NAME=lang,lang,... (e.g. europe=deu_Latn,fra_Latn)")
+        out[name.strip()] = csv_list(langs)
+    return out
+
+
+def cmd_trim(a) -> int:
+    from flows.prefect_env import configure_prefect_env
+
+    params = params_from_args(a).checked()  # fails here, before Spark or Prefect start
+    configure_prefect_env()
+    res = vocab_trim(params)
+    s = res["trim"]["summary"]
+    print(f"{s['tokenizer_name']}: {s['vocab_before']:,} -> {s['vocab_after']:,} ids "
+          f"({s['n_closure']:,} kept for merge closure); used tokens dropped: {s['used_tokens_dropped']}")
+    for r in res["trim"]["faithfulness"]:
+        print(f"  {r['lang']} {r['split']:8} ({r['role']:7}): {r['n_identical']}/{r['n_sentences']} sentences identical"
+              f"; misses using a dropped token {r['n_miss_dropped']}, other {r['n_miss_other']}")
+    print(f"trimmed tokenizer: {res['trim']['run_dir']}  (registered as {res['trim']['registered']})")
+    print(f"report:            {res['report']['html']}")
+    print(f"done in {res['seconds']:.1f}s")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    """Register `tokatlas trim`."""
+    p = subparsers.add_parser("trim", help="vocabulary coverage and trimming for a set of languages",
+                              description=__doc__.split("CLI")[0])
+    p.add_argument("--tokenizer", required=True, help="registry name (or manifest entry name) of the tokenizer")
+    p.add_argument("--languages", required=True, help="comma-separated languages to trim for")
+    p.add_argument("--min-frequency", type=int, default=1, help="minimum count to keep a token (default 1: "
+                   "every token the trimming text uses, which guarantees identical segmentation of it)")
+    p.add_argument("--top-n", type=int, help="keep at most this many of the most frequent tokens")
+    p.add_argument("--keep-tokens", help="comma-separated tokens always kept")
+    p.add_argument("--tokenizer-manifest", help="MANIFEST.json to register the tokenizer from")
+    p.add_argument("--tokenizer-file", help="tokenizer file to register under --tokenizer")
+    p.add_argument("--tokenizer-format", help="format of --tokenizer-file (default: sniffed)")
+    p.add_argument("--pattern", help="pre-tokenization regex of a tiktoken --tokenizer-file")
+    p.add_argument("--corpus-source", default="flores-parquet", help="ingest source kind (see tokatlas run)")
+    p.add_argument("--corpus-path", help="corpus to ingest (default: use the corpus already under --out)")
+    p.add_argument("--corpus-name", default="flores200")
+    p.add_argument("--coverage-languages", help="languages of the coverage report (default: --languages)")
+    p.add_argument("--language-set", action="append", help="NAME=lang,lang,...: report the vocabulary the set "
+                   "needs together (repeatable; its languages join the coverage report)")
+    p.add_argument("--splits", default="dev", help="splits whose counts drive the trim (the trimming text)")
+    p.add_argument("--heldout-splits", default="devtest", help="splits re-encoded as held-out text")
+    p.add_argument("--hidden-size", type=int, default=768, help="embedding width for parameter figures")
+    p.add_argument("--embeddings", help="input embedding matrix to trim (.npy, .npz, .safetensors)")
+    p.add_argument("--head", help="output head or bias to trim (same formats)")
+    p.add_argument("--out", default="tokatlas-out")
+    p.add_argument("--spark-master")
+    p.set_defaults(func=cmd_trim)
