@@ -201,6 +201,19 @@ class Registry:
             )
         return out
 
+    def add_specs(self, specs: list[TokenizerSpec]) -> int:
+        """Append specs whose tokenizer_id is new, in one atomic write; returns how many.
+
+        For producers that store artifacts themselves (the training grid): `add` rewrites
+        the table per tokenizer, which is quadratic over thousands of them.
+        """
+        existing = self.specs()
+        known = {s.tokenizer_id for s in existing}
+        new = [s for s in specs if s.tokenizer_id not in known]
+        if new:
+            self._write([*existing, *new])
+        return len(new)
+
     def _write(self, specs: list[TokenizerSpec]) -> None:
         """Atomically replace the registry table."""
         self.root.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,248 @@
+"""Tokenizer training grid flow: samples → train on Spark → CTC on Spark → inequity
+analysis (→ optional second pass at the optimal sizes) → Parquet + report.
+
+Thin orchestration over `jobs/train_grid.py` and `jobs/inequity*.py`. The spec is
+validated before Spark starts; configuration errors are never retried; a re-run trains
+and measures only cells without a result.
+
+    tokatlas grid run --spec examples/grid_demo.yaml --out out/grid [--second-pass] [--retry-failed]
+    tokatlas grid status --spec examples/grid_demo.yaml --out out/grid
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows.prefect_env import configure_prefect_env
+
+configure_prefect_env()  # before Prefect reads its settings
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+from jobs.grid_spec import Cell, GridSpec, expand, load_spec, plan, transition_vocab  # noqa: E402
+from jobs.layout import registry_dir, report_dir  # noqa: E402
+from tokenizers_registry.base import ConfigError, TokenizerFileError  # noqa: E402
+
+
+@dataclass
+class GridParams:
+    spec: str | None = None
+    out: str = "tokatlas-out"
+    registry_root: str | None = None
+    retry_failed: bool = False
+    second_pass: bool | None = None  # None: as the spec says
+    wave_size: int = 0  # Spark tasks per wave (progress is logged after each); 0: all at once
+    spark_master: str | None = None
+    grid: GridSpec | None = None  # set by checked(); or pass a GridSpec built in Python
+
+    def checked(self) -> GridParams:
+        """Load and validate the spec without starting Spark; raises ConfigError."""
+        if self.grid is None:
+            if not self.spec:
+                raise ConfigError("a grid needs a spec: --spec grid.yaml")
+            self.grid = load_spec(self.spec)
+        if self.wave_size < 0:
+            raise ConfigError("wave_size must be >= 0")
+        if self.second_pass is None:
+            self.second_pass = self.grid.analysis.second_pass
+        self.registry_root = str(Path(self.registry_root or registry_dir(self.out)))
+        return self
+
+
+def _not_config_error(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except (ConfigError, TokenizerFileError):
+        return False
+    except Exception:
+        return True
+    return False
+
+
+def _spark(p: GridParams):
+    from jobs.spark import build_spark
+
+    return build_spark("tokatlas-grid", master=p.spark_master)
+
+
+@task(name="grid-plan", cache_policy=NO_CACHE, retry_condition_fn=_not_config_error)
+def plan_task(p: GridParams) -> tuple[list[Cell], dict]:
+    from jobs.train_grid import plan_grid
+
+    return plan_grid(p.grid, p.out)
+
+
+@task(name="grid-train", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=_not_config_error)
+def train_task(p: GridParams, cells: list[Cell], label: str) -> dict:
+    from jobs.train_grid import grid_status, train_cells
+
+    log = get_run_logger()
+    st = grid_status(p.out, cells)
+    log.info("%s: %d cells, %d done, %d failed, %d remaining", label, st.planned, st.done, st.failed, st.remaining)
+
+    def progress(s):
+        log.info("%s progress: %d trained, %d failed this run, %d of %d still to train", label, s.trained, s.failed,
+                 s.planned - s.skipped - s.trained - s.failed, s.planned - s.skipped)
+
+    s = train_cells(_spark(p), p.out, p.grid, cells, registry_root=p.registry_root, retry_failed=p.retry_failed,
+                    wave_size=p.wave_size, progress=progress)
+    st = grid_status(p.out, cells)
+    log.info("%s: trained %d, failed %d this run in %.1fs; done %d, failed %d, remaining %d", label, s.trained,
+             s.failed, s.wall_seconds, st.done, st.failed, st.remaining)
+    return {"train": s.to_dict(), "status": st.to_dict()}
+
+
+@task(name="grid-ctc", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=_not_config_error)
+def ctc_task(p: GridParams, cells: list[Cell], manifest: dict) -> dict:
+    from jobs.inequity import compute_ctc
+
+    return compute_ctc(_spark(p), p.out, p.grid.name, [c.cell_id for c in cells], manifest,
+                       registry_root=p.registry_root)
+
+
+def second_pass_cells(p: GridParams, optimal_rows: list[dict], manifest: dict) -> list[Cell]:
+    """Cells training each language's optimal vocabulary size (spec's second-pass algorithms)."""
+    algs = set(p.grid.analysis.second_pass_algorithms or p.grid.algorithms)
+    cells = []
+    for r in optimal_rows:
+        if r["_base_algorithm"] not in algs:
+            continue
+        tf = r["_transition_frac"]
+        cells.append(Cell(r["lang"], r["_base_algorithm"], r["pre_tokenizer"], r["v_opt"], r["train_bytes"],
+                          transition_vocab(tf, r["v_opt"]) if tf else None))
+    return plan(cells, manifest)
+
+
+@task(name="grid-analysis", cache_policy=NO_CACHE, retry_condition_fn=_not_config_error)
+def analysis_task(p: GridParams, cells: list[Cell], manifest: dict, second: list[Cell] | None) -> dict:
+    from jobs.inequity import analyse, language_features, read_ctc, transition_frac
+
+    a = p.grid.analysis
+    ctc = read_ctc(p.out, [c.cell_id for c in cells], manifest)
+    measured = None
+    if second:
+        measured = {}
+        for r in read_ctc(p.out, [c.cell_id for c in second], manifest).to_pylist():
+            for c in second:  # a second-pass cell may coincide with several optimal rows' cells
+                if c.cell_id == r["cell_id"]:
+                    measured[(c.lang, c.algorithm, c.pre_tokenizer, c.train_bytes,
+                              transition_frac({"transition_vocab": c.transition_vocab,
+                                               "vocab_size": c.vocab_size}))] = r
+    return analyse(ctc, language_features(p.out, p.grid.name, manifest), vmin=a.optimal_min_vocab,
+                   vmax=a.optimal_max_vocab, target=a.target_ctc, offset=a.fit_offset, second_pass=measured)
+
+
+@task(name="grid-report", cache_policy=NO_CACHE, retry_condition_fn=_not_config_error)
+def report_task(p: GridParams, tables: dict, status: dict, notes: list[str]) -> dict:
+    from jobs.inequity import write_analysis
+    from jobs.inequity_report import render_inequity_report
+
+    parquet = write_analysis(tables, p.out, p.grid.name)
+    paths = render_inequity_report(tables, report_dir(p.out, f"grid-{p.grid.name}"),
+                                   title=f"Crosslingual tokenizer inequity: grid {p.grid.name}", status=status,
+                                   notes=notes)
+    return {**{k: str(v) for k, v in parquet.items()}, **{k: str(v) for k, v in paths.items()}}
+
+
+@flow(name="tokenizer-grid", log_prints=True)
+def tokenizer_grid(params: GridParams) -> dict:
+    """Train a tokenizer grid and analyse its crosslingual inequities."""
+    t0 = time.perf_counter()
+    p = params.checked()
+    log = get_run_logger()
+    cells, manifest = plan_task(p)
+    train = train_task(p, cells, "grid")
+    ctc = ctc_task(p, cells, manifest)
+    log.info("CTC: %d computed, %d already there, %d failed", ctc["computed"], ctc["skipped"], len(ctc["failed"]))
+    second = None
+    second_summary = None
+    if p.second_pass:
+        first = analysis_task(p, cells, manifest, None)
+        second = second_pass_cells(p, first["_optimal_rows"], manifest)
+        second_summary = train_task(p, second, "second pass")
+        ctc_task(p, second, manifest)
+    tables = analysis_task(p, cells, manifest, second)
+    ev = p.grid.data.eval
+    sources = ", ".join(f"{s.kind} {Path(s.path).name} {','.join(s.splits)}".strip() for s in p.grid.data.train)
+    notes = [f"Training text: {sources}; evaluation text: {ev.kind} {Path(ev.path).name} {','.join(ev.splits)} "
+             "(training lines identical to an evaluation line are dropped)."]
+    report = report_task(p, tables, train["status"], notes)
+    md = Path(report["markdown"]).read_text(encoding="utf-8")
+    create_markdown_artifact(key=f"grid-{_slug(p.grid.name)}", markdown=md[:200_000],
+                             description=f"Tokenizer grid {p.grid.name}")
+    return {"status": train["status"], "train": train["train"], "ctc": ctc,
+            "second_pass": second_summary, "report": report, "seconds": time.perf_counter() - t0}
+
+
+def _slug(s: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in s.lower())
+
+
+def status_of(spec_path: str, out: str) -> dict:
+    """Done/failed/remaining of a grid from its stored results (no training, no Spark)."""
+    from jobs.train_grid import grid_status, read_manifest
+
+    spec = load_spec(spec_path)
+    try:
+        manifest = read_manifest(out, spec.name)
+    except ConfigError:
+        return {"planned": len(expand(spec)), "done": 0, "failed": 0, "remaining": len(expand(spec)),
+                "failures": [], "note": "never run: no samples yet"}
+    return grid_status(out, plan(expand(spec), manifest)).to_dict()
+
+
+# -- CLI --------------------------------------------------------------------------------
+def add_cli(subparsers) -> None:
+    """Register `tokatlas grid run|status`."""
+    p = subparsers.add_parser("grid", help="train tokenizer grids and analyse crosslingual inequity",
+                              description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="grid_cmd", required=True)
+    run = sub.add_parser("run", help="train the grid's missing tokenizers, measure CTC, write the report",
+                         epilog="example: tokatlas grid run --spec examples/grid_demo.yaml --out out/grid")
+    run.add_argument("--spec", required=True, help="grid spec YAML")
+    run.add_argument("--registry-root", help="registry root (default OUT/registry)")
+    run.add_argument("--retry-failed", action="store_true", help="train failed cells again")
+    run.add_argument("--second-pass", action="store_true", default=None,
+                     help="train the optimal vocabulary sizes and measure their variance (default: as the spec)")
+    run.add_argument("--wave-size", type=int, default=0, help="Spark tasks per wave; progress is logged per wave")
+    run.add_argument("--spark-master")
+    st = sub.add_parser("status", help="done / failed / remaining cells of a grid")
+    st.add_argument("--spec", required=True)
+    st.add_argument("--json", action="store_true", help="print JSON")
+    for q in (run, st):
+        q.add_argument("--out", default="tokatlas-out")
+    p.set_defaults(func=cmd_grid)
+
+
+def cmd_grid(a) -> int:
+    if a.grid_cmd == "status":
+        s = status_of(a.spec, a.out)
+        if a.json:
+            print(json.dumps(s, indent=1))
+        else:
+            print(f"planned {s['planned']}, done {s['done']}, failed {s['failed']}, remaining {s['remaining']}"
+                  + (f" ({s['note']})" if s.get("note") else ""))
+            for f in s["failures"][:30]:
+                print(f"  failed {f[0]} {f[1]} {f[2]} V={f[3]}: {f[4]}: {(f[5] or '')[:120]}")
+        return 0
+    params = GridParams(spec=a.spec, out=a.out, registry_root=a.registry_root, retry_failed=a.retry_failed,
+                        second_pass=a.second_pass, wave_size=a.wave_size, spark_master=a.spark_master).checked()
+    r = tokenizer_grid(params)
+    s, t = r["status"], r["train"]
+    print(f"grid {params.grid.name}: {t['planned']} cells, {t['skipped']} already had a result, {t['trained']} trained, "
+          f"{t['failed']} failed this run")
+    print(f"status: done {s['done']}, failed {s['failed']}, remaining {s['remaining']}")
+    for f in s["failures"][:20]:
+        print(f"  failed {f[1]} {f[2]} V={f[3]}: {f[4]}")
+    if r["second_pass"]:
+        sp = r["second_pass"]["train"]
+        print(f"second pass: {sp['planned']} optimal-size cells, {sp['trained']} trained, {sp['failed']} failed")
+    print(f"analysis: {Path(r['report']['fits']).parent}")
+    print(f"report:   {r['report']['html']}")
+    print(f"done in {r['seconds']:.1f}s")
+    return 0
