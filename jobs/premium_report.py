@@ -55,7 +55,7 @@ class _Data:
         li = pc.index_in(table["lang"], value_set=pa.array(langs, pa.string())).to_numpy(zero_copy_only=False)
         ti = pc.index_in(table["tokenizer_id"], value_set=pa.array(ids, pa.string())).to_numpy(zero_copy_only=False)
         fields = [metric, f"{metric}_lo", f"{metric}_hi", "premium_mean", "premium_mean_lo", "premium_mean_hi",
-                  "bytes_per_token", "fertility", "n_sentences", "n_reference_zero"]
+                  "bytes_per_token", "fertility", "n_sentences", "n_reference_zero", "unk_rate"]
         m = {}
         for f in fields:
             m[f] = np.full((len(langs), len(ids)), np.nan)
@@ -175,6 +175,25 @@ def missing_cells(d: _Data, shown: int = 8) -> tuple[list[str], list[list[str]],
         else:
             what = ", ".join(sorted(miss)[:shown]) + (f", ... (+{len(miss) - shown})" if len(miss) > shown else "")
         rows.append([d.labels[t], str(len(miss)), what])
+    return headers, rows, {1}
+
+
+UNK_WARN = 0.01  # a cell with at least this share of unknown tokens gets flagged
+
+
+def unknown_token_cells(d: _Data, shown: int = 6) -> tuple[list[str], list[list[str]], set[int]]:
+    """Tokenizers with cells whose UNK rate is at least UNK_WARN: one unknown token can stand for
+    a whole word, so those premiums understate what the language would cost without UNKs."""
+    headers = ["tokenizer", f"cells with UNK rate >= {UNK_WARN:.0%}", "worst (UNK rate, premium)"]
+    rows = []
+    for j, t in enumerate(d.ids):
+        u = d.m["unk_rate"][:, j]
+        hit = np.flatnonzero(np.isfinite(u) & (u >= UNK_WARN))
+        if not len(hit):
+            continue
+        worst = hit[np.argsort(-u[hit], kind="stable")][:shown]
+        what = ", ".join(f"{d.langs[i]} ({u[i]:.0%}, {d.P[i, j]:.2f})" for i in worst)
+        rows.append([d.labels[t], str(len(hit)), what + (f", ... (+{len(hit) - shown})" if len(hit) > shown else "")])
     return headers, rows, {1}
 
 
@@ -389,6 +408,9 @@ def render_premium_report(premium_table: pa.Table, out_dir, title: str = "Token 
 
     tables = [("Tokenizers (fairest first)", tokenizer_summary(d)),
               (f"Top {top_n} most expensive languages (by median premium over tokenizers)", top_languages(d, top_n))]
+    unk = unknown_token_cells(d)
+    if unk[1]:
+        tables.append(("Premiums understated by unknown tokens (an UNK can stand for a whole word)", unk))
     miss = missing_cells(d)
     if miss[1]:
         tables.append(("Cells without a premium (failed cells or missing reference)", miss))

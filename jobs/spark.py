@@ -14,6 +14,8 @@ LOCAL_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.shuffle.partitions": "8",
     "spark.python.worker.reuse": "true",
+    # Ingest caches the whole corpus once; FLORES-200 (400k rows) spills past the 1 GiB default.
+    "spark.driver.memory": "4g",
 }
 
 

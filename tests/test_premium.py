@@ -385,3 +385,20 @@ def test_report_scale_204_languages_10_tokenizers(tmp_path):
     print(f"render 204 x 10: {seconds:.1f}s")
     assert seconds < 20  # budget 10 s on a normal machine; slack for loaded CI
     _check_report(paths, n_tokenizers=10, n_top=20, n_missing_rows=0)
+
+
+def test_report_flags_premiums_understated_by_unknown_tokens(tmp_path):
+    """A WordPiece tokenizer that maps whole words to [UNK] looks cheap; the report must say why."""
+    langs = ["eng_Latn", "tha_Thai", "amh_Ethi", "fra_Latn"]
+    rows = []
+    for name, unk, prem in (("wp", [0.0, 0.40, 0.009, 0.0], [1, 0.3, 1.2, 1.1]),
+                            ("bpe", [0.0, 0.0, 0.0, 0.0], [1, 3.0, 4.0, 1.2])):
+        for lang, u, p in zip(langs, unk, prem, strict=True):
+            rows.append({"corpus": CORPUS, "reference_lang": REF, "tokenizer_id": tid(name), "tokenizer_name": name,
+                         "lang": lang, "premium_ctc": float(p), "premium_mean": float(p), "unk_rate": u})
+    md = render_premium_report(conform(pa.Table.from_pylist(rows), PREMIUM), tmp_path)["markdown"].read_text()
+    section = md.split("## Premiums understated by unknown tokens")[1].split("\n## ")[0]
+    flagged = [line for line in section.splitlines() if line.startswith("| wp") or line.startswith("| bpe")]
+    assert flagged == [next(line for line in section.splitlines() if line.startswith("| wp"))]
+    assert "tha_Thai (40%, 0.30)" in flagged[0] and "amh_Ethi" not in flagged[0]  # 0.9% is under the 1% bar
+    assert [c.strip() for c in flagged[0].split("|")][2] == "1"  # one wp cell over the bar

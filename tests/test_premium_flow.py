@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -107,7 +108,7 @@ def test_flow_attaches_the_report_as_a_prefect_artifact(flow_run):
 
     artifacts = asyncio.run(read())
     assert artifacts and artifacts[0].type == "markdown"
-    md = open(result["report"]["markdown"], encoding="utf-8").read()
+    md = Path(result["report"]["markdown"]).read_text(encoding="utf-8")
     assert artifacts[0].data == md and "ell_Grek" in md
 
 
