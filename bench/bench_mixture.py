@@ -3,10 +3,13 @@
     python bench/bench_mixture.py [--lines 300] [--T 1000,10000,30000] [--n 5,30,100] [--tokenizer o200k_base]
 
 Pair counting: seconds and peak RSS per MB of sample for each T (one category, ~1 MB of
-four European FLORES languages). LP: for each (T, n), n FLORES languages (`--lines` lines of
-each, counted once at max T), solved by lazy constraint generation; printed with the problem
-sizes (count events, rows of the full LP that were never built, rows used, rounds).
-Peak memory is the process's VmHWM, reset before each measurement (Linux /proc/self/clear_refs).
+four European FLORES languages), as a ratio to the baseline of pre-tokenizing the same bytes
+(the tokenizer's normaliser + regex, `count_words`) in the same run. LP: for each (T, n), n
+FLORES languages (`--lines` lines of each, counted once at max T), solved by lazy constraint
+generation; printed with the problem sizes (count events, rows of the full LP that were never
+built, rows used, rounds) and as a ratio to the baseline of one HiGHS solve of the initial row
+set (the first round of the same problem). Peak memory is the process's VmHWM, reset before
+each measurement (Linux /proc/self/clear_refs).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jobs.mixture_counts import trajectory_for_texts  # noqa: E402
-from jobs.mixture_lp import MixtureProblem, solve_mixture  # noqa: E402
+from jobs.mixture_lp import LazyLP, MixtureProblem, initial_rows, load_problem, solve_mixture  # noqa: E402
 from jobs.mixture_samples import flores_languages, flores_texts  # noqa: E402
 from tokenizers_registry.merges import load_merges, manifest_entries  # noqa: E402
 
@@ -50,6 +53,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lp-T", help="T values for the LP part (default: --T)")
     ap.add_argument("--lp-max-seconds", type=float, default=None, help="time limit per LP solve")
     ap.add_argument("--skip-counting", action="store_true")
+    ap.add_argument("--counted", help="solve trajectories already counted under this --out of the mixture job "
+                                      "(its categories, cut to each T) instead of counting --lines of FLORES")
     a = ap.parse_args(argv)
     Ts = [int(x) for x in a.T.split(",")]
     lp_Ts = [int(x) for x in (a.lp_T or a.T).split(",")]
@@ -63,24 +68,37 @@ def main(argv=None) -> int:
     if not a.skip_counting:
         texts = [x for lang in ("eng_Latn", "deu_Latn", "fra_Latn", "spa_Latn") for x in flores_texts(flores, lang)]
         mb = sum(len(x.encode()) for x in texts) / 1e6
-        print(f"\n## pair counting, one category of {mb:.2f} MB ({len(texts)} lines)")
-        print("| T | seconds | s per MB | peak RSS MB | step-0 pairs | stored deltas |")
-        print("|---|---|---|---|---|---|")
+        t0 = time.time()
+        wc = ml.pretokenizer.count_words(texts)
+        base = time.time() - t0
+        print(f"\n## pair counting, one category of {mb:.2f} MB ({len(texts)} lines, {len(wc)} distinct words)")
+        print(f"baseline: pre-tokenization (normaliser + regex + word counts) {base:.2f} s = {base / mb:.2f} s/MB")
+        print("| T | seconds | s per MB | x pre-tokenization | peak RSS MB | step-0 pairs | stored deltas |")
+        print("|---|---|---|---|---|---|---|")
         for T in Ts:
             reset_peak()
             t0 = time.time()
             tr = trajectory_for_texts(ml, texts, T)
             dt = time.time() - t0
-            print(f"| {T} | {dt:.2f} | {dt / mb:.2f} | {peak_mb():.0f} | {len(tr.init_pair)} | {len(tr.delta)} |")
+            print(f"| {tr.T} | {dt:.2f} | {dt / mb:.2f} | {dt / base:.1f} | {peak_mb():.0f} | {len(tr.init_pair)} "
+                  f"| {len(tr.delta)} |", flush=True)
 
-    langs = flores_languages(flores)
-    pick = [langs[i] for i in np.linspace(0, len(langs) - 1, max(ns)).astype(int)]
-    print(f"\n## LP: counting {len(pick)} categories x {a.lines} lines at T={max(lp_Ts)}")
-    t0 = time.time()
-    trajs = [trajectory_for_texts(ml, flores_texts(flores, lang)[: a.lines], max(lp_Ts)) for lang in pick]
-    print(f"counted in {time.time() - t0:.0f}s; mean sample {np.mean([t.n_bytes for t in trajs]) / 1e3:.0f} kB")
-    print("| T | n | count events | full-LP rows (pairs x steps) | rows used | rounds | status | LP seconds | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    if a.counted:
+        full = load_problem(a.counted, ml.name)
+        pick, trajs = full.names, full.trajs
+        ns = [n for n in ns if n <= len(pick)]
+        print(f"\n## LP: {len(pick)} categories counted under {a.counted} (T={min(t.T for t in trajs)}); "
+              f"mean sample {np.mean([t.n_bytes for t in trajs]) / 1e3:.0f} kB")
+    else:
+        langs = flores_languages(flores)
+        pick = [langs[i] for i in np.linspace(0, len(langs) - 1, max(ns)).astype(int)]
+        print(f"\n## LP: counting {len(pick)} categories x {a.lines} lines at T={max(lp_Ts)}")
+        t0 = time.time()
+        trajs = [trajectory_for_texts(ml, flores_texts(flores, lang)[: a.lines], max(lp_Ts)) for lang in pick]
+        print(f"counted in {time.time() - t0:.0f}s; mean sample {np.mean([t.n_bytes for t in trajs]) / 1e3:.0f} kB")
+    print("| T | n | count events | full-LP rows (pairs x steps) | rows used | rounds | status | LP seconds "
+          "| baseline s (1 solve of initial rows) | x baseline | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for T in lp_Ts:
         for n in ns:
             idx = np.linspace(0, len(pick) - 1, n).astype(int)
@@ -89,9 +107,15 @@ def main(argv=None) -> int:
             ev = prob.events()
             n_events = len(ev.pair)
             full_rows = int((np.minimum(ev.seg_end, T) - ev.slot).clip(min=0).sum())  # (pair, step) cells, upper bound
+            t0 = time.time()
+            lp = LazyLP(prob)
+            lp.add_rows(*initial_rows(prob, 3))
+            lp.solve()
+            base = time.time() - t0
+            del lp
             sol = solve_mixture(prob, max_seconds=a.lp_max_seconds)
             print(f"| {prob.T} | {n} | {n_events} | ≤{full_rows} | {sol.n_constraints} | {sol.n_rounds} | {sol.status} "
-                  f"| {sol.seconds:.1f} | {peak_mb():.0f} |", flush=True)
+                  f"| {sol.seconds:.1f} | {base:.1f} | {sol.seconds / base:.1f} | {peak_mb():.0f} |", flush=True)
     return 0
 
 

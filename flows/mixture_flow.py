@@ -19,10 +19,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from flows.prefect_env import configure_prefect_env
 
-from tokenizers_registry.base import ConfigError
+configure_prefect_env()  # before Prefect reads its settings (start-up timeout on a busy machine)
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact  # noqa: E402
+
+from tokenizers_registry.base import ConfigError  # noqa: E402
 
 DEFAULT_LANGUAGES = [
     "eng_Latn", "deu_Latn", "fra_Latn", "spa_Latn", "por_Latn", "ita_Latn", "nld_Latn", "pol_Latn",
@@ -42,9 +46,11 @@ class MixtureParams:
     code_bytes: int = 300_000
     T: int = 30_000
     n_bootstrap: int = 20
-    bootstrap_unit: str = "merges"  # merges: reweight merges in the LP | samples: recount resampled samples
+    bootstrap_unit: str = "merges"  # merges: reweight merges, re-converge the LP | samples: recount resampled samples
     top_k: int = 16
     lp_max_seconds: float | None = None  # stop lazy rounds after this (status then says "not converged")
+    lp_T: int | None = None  # merges used by the LP (default: T, the merges counted)
+    reuse_counts: bool = False  # keep trajectories already counted from the same samples with >= T merges
     spark_master: str | None = None
 
     def checked(self) -> MixtureParams:
@@ -52,8 +58,8 @@ class MixtureParams:
             raise ConfigError(f"tokenizer manifest {self.tokenizer_manifest!r} not found")
         if not self.flores or not Path(self.flores).is_file():
             raise ConfigError(f"FLORES Parquet {self.flores!r} not found")
-        if self.T < 1 or self.n_bootstrap < 0:
-            raise ConfigError("T must be >= 1 and bootstrap >= 0")
+        if self.T < 1 or self.n_bootstrap < 0 or (self.lp_T is not None and not 1 <= self.lp_T <= self.T):
+            raise ConfigError("T must be >= 1, lp_T in 1..T and bootstrap >= 0")
         if self.bootstrap_unit not in ("merges", "samples"):
             raise ConfigError(f"bootstrap unit must be merges or samples, not {self.bootstrap_unit!r}")
         self.languages = self.languages or DEFAULT_LANGUAGES
@@ -84,23 +90,24 @@ def counts_task(p: MixtureParams, samples: dict[str, str]) -> list[dict]:
     from tokenizers_registry.merges import manifest_entries
 
     toks = manifest_entries(p.tokenizer_manifest, p.tokenizers)
-    cells = make_cells(p.out, toks, samples, p.T, p.top_k, p.n_bootstrap if p.bootstrap_unit == "samples" else 0)
+    cells = make_cells(p.out, toks, samples, p.T, p.top_k, p.n_bootstrap if p.bootstrap_unit == "samples" else 0,
+                       reuse=p.reuse_counts)
     df = count_cells(build_spark("tokatlas-mixture", master=p.spark_master), cells)
     df.write.mode("overwrite").parquet(str(Path(p.out) / "mixture" / "cells"))
     rows = [r.asDict() for r in df.collect()]
-    failed = [r for r in rows if r["status"] != "ok"]
+    failed = [r for r in rows if r["status"] == "failed"]
     if failed:
         get_run_logger().warning(f"{len(failed)} mixture cells failed, e.g. {failed[0]['error'][:300]}")
     return rows
 
 
 @task(name="mixture-solve", retries=1, retry_condition_fn=_not_config_error)
-def solve_task(p: MixtureParams, tokenizer: str, merges: dict) -> dict:
+def solve_task(p: MixtureParams, tokenizer: str, merges: dict, samples: dict[str, str]) -> dict:
     from jobs.layout import write_parquet_atomic
     from jobs.mixture_lp import estimates_table, solve_from_dir
 
-    sol = solve_from_dir(p.out, tokenizer, n_bootstrap=p.n_bootstrap, unit=p.bootstrap_unit,
-                         max_seconds=p.lp_max_seconds, log=get_run_logger().info)
+    sol = solve_from_dir(p.out, tokenizer, categories=sorted(samples), T=p.lp_T or p.T, n_bootstrap=p.n_bootstrap,
+                         unit=p.bootstrap_unit, max_seconds=p.lp_max_seconds, log=get_run_logger().info)
     T = sol.T
     write_parquet_atomic(estimates_table(tokenizer, sol, T),
                          Path(p.out) / "mixture" / "estimates" / f"tokenizer={tokenizer}.parquet")
@@ -121,10 +128,10 @@ def mixture_inference(params: MixtureParams | None = None) -> dict:
     rows = counts_task(p, samples)
     merges = {}
     for r in rows:
-        if r["status"] == "ok" and r["replicate"] == 0:
+        if r["status"] != "failed" and r["replicate"] == 0:
             merges[r["tokenizer"]] = {"n_derived": r["n_derived"], "n_skipped": r["n_skipped"]}
     _add_merge_summaries(p, merges)
-    estimates = {t: solve_task(p, t, m) for t, m in merges.items()}
+    estimates = {t: solve_task(p, t, m, samples) for t, m in merges.items()}
     d = write_mixture_report(p.out, estimates)
     create_markdown_artifact((d / "report.md").read_text(), key="mixture-inference")
     return {"report": str(d), "estimates": estimates, "params": asdict(p)}
@@ -153,6 +160,7 @@ class ControlledParams:
     sample_lines: tuple[int, ...] = (1012,)
     trials: int = 10
     train_bytes: int = 400_000
+    code: bool = False  # one of the n categories is Python stdlib source
     spark_master: str | None = None
 
 
@@ -161,7 +169,7 @@ def trials_task(p: ControlledParams) -> list[dict]:
     from jobs.mixture_eval import make_trials, run_controlled
     from jobs.spark import build_spark
 
-    trials = make_trials(p.flores, p.n, p.T, p.trials, p.sample_lines, p.train_bytes)
+    trials = make_trials(p.flores, p.n, p.T, p.trials, p.sample_lines, p.train_bytes, code=p.code)
     return run_controlled(trials, build_spark("tokatlas-mixture-eval", master=p.spark_master))
 
 
@@ -170,7 +178,7 @@ def mixture_controlled(params: ControlledParams | None = None) -> dict:
     """Controlled evaluation: known mixtures, held-out samples, log10 MSE against baselines."""
     import json
 
-    from jobs.mixture_eval import markdown_table, summarize
+    from jobs.mixture_eval import SUMMARY_COLUMNS, markdown_table, summarize
 
     p = params or ControlledParams()
     if not p.flores or not Path(p.flores).is_file():
@@ -180,8 +188,7 @@ def mixture_controlled(params: ControlledParams | None = None) -> dict:
     d = Path(p.out) / "reports" / "mixture_eval"
     d.mkdir(parents=True, exist_ok=True)
     (d / "trials.json").write_text(json.dumps(rows, indent=1))
-    table = markdown_table(summary, ["kind", "n", "T", "sample_lines", "sample_bytes", "trials", "log10_mse",
-                                     "log10_mse_random", "log10_mse_uniform", "constraints", "lp_seconds"])
+    table = markdown_table(summary, SUMMARY_COLUMNS)
     (d / "report.md").write_text(table + "\n")
     create_markdown_artifact(table, key="mixture-controlled")
     return {"report": str(d), "summary": summary}
@@ -199,12 +206,12 @@ def cmd_mixture(a) -> int:
         p = MixtureParams(out=a.out, tokenizer_manifest=a.tokenizer_manifest, tokenizers=csv_list(a.tokenizers),
                           flores=a.flores, languages=csv_list(a.languages), code_bytes=a.code_bytes, T=a.T,
                           n_bootstrap=a.bootstrap, bootstrap_unit=a.bootstrap_unit, lp_max_seconds=a.lp_max_seconds,
-                          spark_master=a.spark_master)
+                          lp_T=a.lp_T, reuse_counts=a.reuse_counts, spark_master=a.spark_master)
         res = mixture_inference(p)
     else:
         p = ControlledParams(out=a.out, flores=a.flores, n=_ints(a.n), T=_ints(a.T),
                              sample_lines=_ints(a.sample_lines), trials=a.trials, train_bytes=a.train_bytes,
-                             spark_master=a.spark_master)
+                             code=a.code, spark_master=a.spark_master)
         res = mixture_controlled(p)
     print(f"report: {res['report']}")
     return 0
@@ -221,10 +228,13 @@ def add_cli(subparsers) -> None:
     inf.add_argument("--flores", required=True, help="FLORES-200 Parquet (categories = its languages)")
     inf.add_argument("--languages", help="comma-separated iso639_3_Script codes (default: 30 major languages)")
     inf.add_argument("--code-bytes", type=int, default=300_000, help="bytes of Python stdlib source (0: no code)")
-    inf.add_argument("--T", type=int, default=30_000, help="merges used")
+    inf.add_argument("--T", type=int, default=30_000, help="merges counted")
+    inf.add_argument("--lp-T", type=int, help="merges used by the LP (default: --T)")
+    inf.add_argument("--reuse-counts", action="store_true",
+                     help="keep trajectories already counted from the same samples with at least T merges")
     inf.add_argument("--bootstrap", type=int, default=20, help="bootstrap replicates (0: none)")
     inf.add_argument("--bootstrap-unit", choices=("merges", "samples"), default="merges",
-                     help="resample merges (cheap LP re-solves) or category samples (recount on Spark)")
+                     help="resample merges (re-converged LP per replicate) or category samples (recount on Spark)")
     inf.add_argument("--lp-max-seconds", type=float, help="time limit of the lazy LP per tokenizer")
     ev = sub.add_parser("eval", help="controlled evaluation on BPE tokenizers trained on known mixtures")
     ev.add_argument("--flores", required=True)
@@ -233,6 +243,7 @@ def add_cli(subparsers) -> None:
     ev.add_argument("--sample-lines", default="1012", help="attack sample sizes in lines")
     ev.add_argument("--trials", type=int, default=10)
     ev.add_argument("--train-bytes", type=int, default=400_000)
+    ev.add_argument("--code", action="store_true", help="one of the n categories is Python stdlib source")
     for q in (inf, ev):
         q.add_argument("--out", default="tokatlas-out")
         q.add_argument("--spark-master")

@@ -19,9 +19,10 @@ pair -> words containing it (like HF's trainer) and only rescans affected words.
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import heapq
 import json
-import sys
 import time
 import traceback
 from collections import defaultdict
@@ -264,20 +265,58 @@ def read_sample(path: str | Path) -> list[str]:
     return pq.read_table(path, columns=["text"])["text"].to_pylist()
 
 
+def _sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_merges(path: str, fmt: str, params_json: str, name: str) -> MergeList:
+    # a Python worker runs many cells of the same tokenizer in a row (cells are grouped by
+    # tokenizer and Spark reuses workers): derive the merges once per worker, not once per cell
+    return load_merges(path, fmt, json.loads(params_json), name)
+
+
+def existing_cell(cell: dict) -> dict | None:
+    """Metadata of an already counted cell with at least the requested T (same sample size), else None."""
+    d = cell_dir(cell["out"], cell["tokenizer"]["name"], cell["category"], int(cell.get("replicate", 0)))
+    try:
+        md = json.loads(pq.read_schema(d / "steps.parquet").metadata[b"tokatlas.mixture"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+    n_merges = md.get("merges", {}).get("n_derived", 0)
+    if md.get("T", 0) >= min(cell["T"], n_merges) and md.get("top_k", DEFAULT_TOP_K) == cell.get("top_k", DEFAULT_TOP_K) \
+            and md.get("sample_sha256") == _sha256(cell["sample"]):
+        return md
+    return None
+
+
 def run_cell(cell: dict) -> dict:
-    """Count one (tokenizer, category) cell and write it; failures become a status row."""
+    """Count one (tokenizer, category) cell and write it; failures become a status row.
+
+    With cell["reuse"], a cell already counted from the same sample with at least T merges is
+    kept as it is (re-runs resume instead of recounting)."""
     t0 = time.time()
     rep = int(cell.get("replicate", 0))
     row = {"tokenizer": cell["tokenizer"]["name"], "category": cell["category"], "replicate": rep, "T": 0, "n_derived": 0,
            "n_skipped": 0, "n_deltas": 0, "total_pairs": 0, "n_bytes": 0, "seconds": 0.0, "status": "ok", "error": None}
     try:
         tok = cell["tokenizer"]
-        ml = load_merges(tok["path"], tok["format"], tok.get("params"), tok["name"])
+        md = existing_cell(cell) if cell.get("reuse") else None
+        if md is not None:
+            m = md.get("merges", {})
+            row.update(T=md["T"], n_derived=m.get("n_derived", 0), n_skipped=m.get("n_skipped", 0),
+                       n_deltas=md.get("n_deltas", 0), total_pairs=md["total_pairs"], n_bytes=md["n_bytes"],
+                       status="reused")
+            row["seconds"] = time.time() - t0
+            return row
+        ml = _cached_merges(tok["path"], tok["format"], json.dumps(tok.get("params") or {}, sort_keys=True),
+                            tok["name"])
         texts = resample(read_sample(cell["sample"]), rep)
         tr = trajectory_for_texts(ml, texts, cell["T"], cell.get("top_k", DEFAULT_TOP_K))
         write_trajectory(tr, cell_dir(cell["out"], tok["name"], cell["category"], rep),
                          {"tokenizer": tok["name"], "category": cell["category"], "replicate": rep,
-                          "merges": ml.summary()})
+                          "merges": ml.summary(), "sample_sha256": _sha256(cell["sample"]), "n_deltas": len(tr.delta),
+                          "top_k": cell.get("top_k", DEFAULT_TOP_K)})
         row.update(T=tr.T, n_derived=ml.n_derived, n_skipped=len(ml.skipped), n_deltas=len(tr.delta),
                    total_pairs=tr.total_pairs, n_bytes=tr.n_bytes)
     except Exception as e:  # a bad tokenizer or sample fails its cell only
@@ -296,13 +335,13 @@ def count_cells(spark, cells: list[dict]):
 
 
 def make_cells(out: str | Path, tokenizers: list[dict], samples: dict[str, str], T: int,
-               top_k: int = DEFAULT_TOP_K, n_bootstrap: int = 0) -> list[dict]:
+               top_k: int = DEFAULT_TOP_K, n_bootstrap: int = 0, reuse: bool = False) -> list[dict]:
     """The (tokenizer, category, replicate) grid; `samples` maps category -> sample Parquet (column text).
 
     Replicates 1..n_bootstrap resample each category's lines for the sample bootstrap.
     """
     return [{"out": str(out), "tokenizer": tok, "category": c, "sample": str(p), "T": T, "top_k": top_k,
-             "replicate": b}
+             "replicate": b, "reuse": reuse}
             for b in range(n_bootstrap + 1) for tok in tokenizers for c, p in sorted(samples.items())]
 
 
@@ -318,10 +357,12 @@ def main(argv: list[str] | None = None) -> int:
     cells = json.loads(Path(a.cells).read_text())
     df = count_cells(spark, cells)
     df.write.mode("overwrite").parquet(str(Path(a.out) / "mixture" / "cells"))
-    failed = df.filter("status != 'ok'").count()
+    failed = df.filter("status = 'failed'").count()
     print(f"{len(cells)} cells, {failed} failed")
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from jobs.entry import run_job
+
+    run_job("jobs.mixture_counts")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,9 +21,11 @@ import numpy as np
 
 from jobs.mixture_counts import trajectory_for_texts
 from jobs.mixture_lp import MixtureProblem, solve_mixture
-from jobs.mixture_samples import flores_languages, flores_texts
+from jobs.mixture_samples import flores_languages, flores_texts, python_stdlib_texts
 
 DEFAULT_POOL = 112  # how many FLORES languages trials choose from (all when larger)
+SUMMARY_COLUMNS = ["kind", "categories", "n", "T", "sample_lines", "sample_bytes", "trials", "converged", "log10_mse",
+                   "log10_mse_random", "log10_mse_uniform", "constraints", "lp_seconds"]
 
 
 def mixture_corpus(texts: dict[str, list[str]], beta: np.ndarray, total_bytes: int) -> dict[str, list[str]]:
@@ -54,11 +55,24 @@ def run_trial(trial: dict) -> dict:
 
     t0 = time.time()
     rng = np.random.default_rng(trial["seed"])
-    langs = list(rng.choice(trial["pool"], trial["n"], replace=False))
+    code = bool(trial.get("code"))
+    langs = list(rng.choice(trial["pool"], trial["n"] - code, replace=False))
     beta = rng.dirichlet(np.ones(trial["n"]))
     train = {lang: flores_texts(trial["flores"], lang, (trial["train_split"],)) for lang in langs}
     attack = {lang: flores_texts(trial["flores"], lang, (trial["attack_split"],))[: trial["sample_lines"]]
               for lang in langs}
+    if code:  # Python stdlib: alternate 20-line chunks for training and attack (held-out text)
+        chunks = python_stdlib_texts(2 * trial["train_bytes"])
+        train["code_python"] = chunks[0::2]
+        want = np.mean([sum(len(x.encode()) for x in attack[lang]) for lang in langs])
+        held, size = [], 0
+        for c in chunks[1::2]:
+            if size >= want:
+                break
+            held.append(c)
+            size += len(c.encode())
+        attack["code_python"] = held
+        langs.append("code_python")
     parts = mixture_corpus(train, beta, trial["train_bytes"])
     corpus = [line for lines in parts.values() for line in lines]
     rng.shuffle(corpus)
@@ -83,7 +97,7 @@ def run_trial(trial: dict) -> dict:
             rows.append({
                 "seed": trial["seed"], "n": trial["n"], "T": prob.T, "sample_lines": trial["sample_lines"],
                 "sample_bytes": int(sum(tr[lang].n_bytes for lang in langs) / len(langs)),
-                "train_bytes": trial["train_bytes"], "kind": kind, "langs": ",".join(langs),
+                "train_bytes": trial["train_bytes"], "kind": kind, "langs": ",".join(langs), "code": code,
                 "mse": float(np.mean((sol.proportion - beta) ** 2)),
                 "mse_random": float(np.mean((guess - beta) ** 2)),
                 "mse_uniform": float(np.mean((1.0 / trial["n"] - beta) ** 2)),
@@ -95,7 +109,8 @@ def run_trial(trial: dict) -> dict:
 
 def make_trials(flores: str, n_list, T_list, trials: int, sample_lines_list=(1012,), train_bytes: int = 400_000,
                 train_split: str = "dev", attack_split: str = "devtest", pool_size: int = DEFAULT_POOL,
-                in_sample: bool = True, seed: int = 0) -> list[dict]:
+                in_sample: bool = True, seed: int = 0, code: bool = False) -> list[dict]:
+    """Trials for every (n, sample size); code=True makes one of the n categories Python source."""
     langs = flores_languages(flores)
     # a fixed, spread-out pool so trials mix scripts as well as related languages
     pool = [langs[i] for i in np.linspace(0, len(langs) - 1, min(pool_size, len(langs))).astype(int)]
@@ -106,7 +121,7 @@ def make_trials(flores: str, n_list, T_list, trials: int, sample_lines_list=(101
                 out.append({"flores": str(flores), "pool": pool, "n": n, "T_list": list(T_list),
                             "sample_lines": lines, "train_bytes": train_bytes, "train_split": train_split,
                             "attack_split": attack_split, "in_sample": in_sample and lines == max(sample_lines_list),
-                            "seed": seed + 1000 * n + 7919 * lines + k})
+                            "seed": seed + 1000 * n + 7919 * lines + k, "code": code})
     return out
 
 
@@ -123,13 +138,14 @@ def summarize(rows: list[dict]) -> list[dict]:
     """Mean log10 MSE per (kind, n, T, sample size), beside the baselines (as the paper reports)."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["kind"], r["n"], r["T"], r["sample_lines"]), []).append(r)
+        groups.setdefault((r["kind"], bool(r.get("code")), r["n"], r["T"], r["sample_lines"]), []).append(r)
     out = []
-    for (kind, n, T, lines), g in sorted(groups.items()):
+    for (kind, code, n, T, lines), g in sorted(groups.items()):
         def lg(k, g=g):
             return float(np.mean([np.log10(max(x[k], 1e-300)) for x in g]))
 
-        out.append({"kind": kind, "n": n, "T": T, "sample_lines": lines,
+        out.append({"kind": kind, "categories": "languages+code" if code else "languages", "n": n, "T": T,
+                    "sample_lines": lines, "converged": sum("not converged" not in x["status"] for x in g),
                     "sample_bytes": int(np.mean([x["sample_bytes"] for x in g])), "trials": len(g),
                     "log10_mse": lg("mse"), "log10_mse_random": lg("mse_random"),
                     "log10_mse_uniform": lg("mse_uniform"),
@@ -211,24 +227,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample-lines", default="1012")
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--train-bytes", type=int, default=400_000)
+    ap.add_argument("--code", action="store_true", help="one of the n categories is Python stdlib source")
     ap.add_argument("--spark-master")
     a = ap.parse_args(argv)
     from jobs.spark import build_spark
 
     spark = build_spark("tokatlas-mixture-eval", master=a.spark_master)
     trials = make_trials(a.flores, [int(x) for x in csv_list(a.n)], [int(x) for x in csv_list(a.T)], a.trials,
-                         [int(x) for x in csv_list(a.sample_lines)], a.train_bytes)
+                         [int(x) for x in csv_list(a.sample_lines)], a.train_bytes, code=a.code)
     rows = run_controlled(trials, spark)
     summary = summarize(rows)
     d = Path(a.out) / "reports" / "mixture_eval"
     d.mkdir(parents=True, exist_ok=True)
     (d / "trials.json").write_text(json.dumps(rows, indent=1))
-    table = markdown_table(summary, ["kind", "n", "T", "sample_lines", "sample_bytes", "trials", "log10_mse",
-                                     "log10_mse_random", "log10_mse_uniform", "constraints", "lp_seconds"])
+    table = markdown_table(summary, SUMMARY_COLUMNS)
     (d / "report.md").write_text(table + "\n")
     print(table)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from jobs.entry import run_job
+
+    run_job("jobs.mixture_eval")

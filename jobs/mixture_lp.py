@@ -6,15 +6,18 @@ merge t and any other pair p present at step t:
     Σ_i α_i (c̃_i(m_t, t) − c̃_i(p, t)) + v_t + v_p ≥ 0,      minimise Σ v_t + Σ v_p
 
 with c̃_i = counts / (category i's step-0 pair total). Only a few of the (t, p) rows matter, so
-the solver starts from each merge's top competitors under uniform α and repeatedly adds, per
-step, the most violated row under the current (α, v), until none is violated.
+the solver starts from each merge's top competitors under uniform α and repeatedly adds, for
+every step at once, the most violated row under the current (α, v), re-solving warm (HiGHS
+dual simplex keeps its basis across addRows), until no row of the full LP is violated.
 
 Finding violations exactly without materialising rows: a pair's weighted count
-Σ_i α_i c̃_i(p, t) is piecewise constant in t and changes only at the stored deltas. Each
-round sorts all count events by (pair, step) once, weights them by α (one cumsum), and asks for
-every constant segment whether it exceeds the smallest threshold (weighted merged count + v_t)
-in its step range, by a range-minimum query. The first round uses each merge's top
-competitors under uniform α from the stored per-category top-K lists.
+Σ_i α_i c̃_i(p, t) is piecewise constant in t and changes only at the stored deltas. All
+count events are sorted by (pair, step) once; each round weights them by α (one cumsum) and
+asks for every constant segment whether it exceeds the smallest threshold (weighted merged
+count + v_t) in its step range, by a range-minimum query (vectorised, no per-step loop).
+
+The model is written compactly (see `LazyLP`): a row (t, p) is u_t − h_(p,s) ≥ 0 with one
+auxiliary column per step and per pair segment, so rows have two nonzeros instead of up to n+2.
 
 Pair-unit α converts to byte shares with the samples' bytes per pair:
 β_i ∝ α_i · bytes_i / pairs_i.
@@ -141,76 +144,150 @@ class MixtureSolution:
     boot: np.ndarray | None = None
     bootstrap: str = "merges"
     T: int = 0
+    rows: tuple[np.ndarray, np.ndarray] | None = None  # (steps, pairs) of the rows the lazy LP used
+    boot_objective: np.ndarray | None = None  # merge bootstrap: each replicate's optimal objective
 
     def as_dict(self) -> dict:
         return {n: float(p) for n, p in zip(self.names, self.proportion, strict=True)}
 
 
 class LazyLP:
-    """Incremental HiGHS model: columns α, v_t, then v_p as pairs enter; rows added in batches."""
+    """Incremental HiGHS model of the mixture LP; rows enter in batches, warm re-solves.
 
-    def __init__(self, prob: MixtureProblem):
+    compact=True (default) writes the same LP with auxiliary columns so that rows stay short:
+    u_t = α·c̃(m_t, t) + v_t (one row per step) and h = α·c̃(p, s) − v_p (one row per pair
+    segment s, the step range where p's counts are constant), so a constraint (t, p) becomes
+    the two-entry row u_t − h ≥ 0. The α part of a pair segment is shared by every step of the
+    segment instead of being repeated in each row, which cuts the nonzeros HiGHS's dual simplex
+    prices per iteration. compact=False writes rows Σ α_i coef_i + v_t + v_p ≥ 0 directly.
+    """
+
+    def __init__(self, prob: MixtureProblem, compact: bool = True):
         import highspy
 
-        self.prob = prob
+        self.prob, self.compact = prob, compact
+        self.inf = highspy.kHighsInf
         self.h = h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         n, T = prob.n, prob.T
-        inf = highspy.kHighsInf
-        h.addVars(n + T, np.zeros(n + T), np.full(n + T, inf))
+        ncol = n + (2 * T if compact else T)
+        h.addVars(ncol, np.zeros(ncol), np.full(ncol, self.inf))
         h.changeColsCost(T, np.arange(n, n + T, dtype=np.int32), np.ones(T))
         h.addRow(1.0, 1.0, n, np.arange(n, dtype=np.int32), np.ones(n))
-        self.vp_col: dict[int, int] = {}
-        self.rows: set[tuple[int, int]] = set()
-        self.row_list: list[tuple[int, int]] = []
+        if compact:  # u_t − α·M_t − v_t = 0
+            r, c = np.nonzero(prob.M.T)
+            steps = np.arange(T)
+            self._add_sparse(np.r_[r, steps, steps], np.r_[c, n + steps, n + T + steps],
+                             np.r_[-prob.M.T[r, c], -np.ones(T), np.ones(T)], T, 0.0, 0.0)
+        self.vp_key = np.zeros(0, np.int64)  # sorted pair keys with a v_p column
+        self.vp_col = np.zeros(0, np.int64)
+        self.seg_key = np.zeros(0, np.int64)  # sorted (pair, segment slot) keys with an h column
+        self.seg_col = np.zeros(0, np.int64)
+        self.row_key = np.zeros(0, np.int64)  # sorted (step, pair) keys of the rows added
+        self.n_rows = 0
 
-    def add_rows(self, steps: np.ndarray, pairs: np.ndarray, coef: np.ndarray) -> int:
-        """Add rows Σ α_i coef_i + v_t + v_p ≥ 0 (coef = c̃(m_t) − c̃(p)); returns rows added."""
-        import highspy
+    def _add_sparse(self, rows, cols, vals, nrows, lo, hi) -> None:
+        o = np.argsort(rows, kind="stable")
+        starts = np.searchsorted(rows[o], np.arange(nrows)).astype(np.int32)
+        self.h.addRows(nrows, np.full(nrows, lo), np.full(nrows, hi), len(o), starts,
+                       cols[o].astype(np.int32), vals[o].astype(float))
 
-        n = self.prob.n
-        new_pairs = [int(p) for p in np.unique(pairs) if int(p) not in self.vp_col]
-        if new_pairs:
-            base = self.h.getNumCol()
-            k = len(new_pairs)
-            self.h.addVars(k, np.zeros(k), np.full(k, highspy.kHighsInf))
-            self.h.changeColsCost(k, np.arange(base, base + k, dtype=np.int32), np.ones(k))
-            for j, p in enumerate(new_pairs):
-                self.vp_col[p] = base + j
-        starts, idx, val, added = [], [], [], 0
-        for t, p, c in zip(steps.tolist(), pairs.tolist(), coef, strict=True):
-            if (t, p) in self.rows:
-                continue
-            self.rows.add((t, p))
-            self.row_list.append((t, p))
-            starts.append(len(idx))
-            nz = np.nonzero(c)[0]
-            idx.extend(nz.tolist())
-            val.extend(c[nz].tolist())
-            idx.extend([n + t, self.vp_col[p]])
-            val.extend([1.0, 1.0])
-            added += 1
-        if added:
-            self.h.addRows(added, np.zeros(added), np.full(added, highspy.kHighsInf), len(idx),
-                           np.array(starts, np.int32), np.array(idx, np.int32), np.array(val, float))
-        return added
+    def _new_cols(self, k: int, lo: float) -> np.ndarray:
+        base = self.h.getNumCol()
+        self.h.addVars(k, np.full(k, lo), np.full(k, self.inf))
+        return np.arange(base, base + k, dtype=np.int64)
 
-    def solve(self) -> tuple[np.ndarray, np.ndarray, dict[int, float], str, float]:
+    @staticmethod
+    def _lookup(keys, cols, q):
+        pos = np.searchsorted(keys, q)
+        return cols[pos]
+
+    def _ensure_vp(self, pairs: np.ndarray) -> None:
+        new = np.setdiff1d(pairs, self.vp_key)
+        if len(new):
+            cols = self._new_cols(len(new), 0.0)
+            self.h.changeColsCost(len(new), cols.astype(np.int32), np.ones(len(new)))
+            k = np.r_[self.vp_key, new]
+            o = np.argsort(k)
+            self.vp_key, self.vp_col = k[o], np.r_[self.vp_col, cols][o]
+
+    def add_rows(self, steps: np.ndarray, pairs: np.ndarray, slots: np.ndarray) -> int:
+        """Add the rows (t, p) not yet in the model; `slots` = first step of the pair segment holding t."""
+        prob, n, T = self.prob, self.prob.n, self.prob.T
+        steps, pairs, slots = (np.asarray(x, np.int64) for x in (steps, pairs, slots))
+        key = (steps << 44) | pairs
+        key, first = np.unique(key, return_index=True)
+        new = ~np.isin(key, self.row_key, assume_unique=True)
+        if not new.any():
+            return 0
+        sel = first[new]
+        steps, pairs, slots, key = steps[sel], pairs[sel], slots[sel], key[new]
+        self.row_key = np.union1d(self.row_key, key)
+        R = len(steps)
+        self._ensure_vp(np.unique(pairs))
+        vpc = self._lookup(self.vp_key, self.vp_col, pairs)
+        if self.compact:
+            stride = T + 1  # slots are 0..T; pair keys < 2**44, so keys fit int64 for T < 2**18
+            skey = pairs * stride + slots
+            useg, inv = np.unique(skey, return_inverse=True)
+            fresh = ~np.isin(useg, self.seg_key, assume_unique=True)
+            if fresh.any():  # h − α·c̃(p, s) + v_p = 0 for each new segment
+                fk = useg[fresh]
+                fp, fs = fk // stride, fk % stride
+                hcol = self._new_cols(len(fk), -self.inf)
+                C = prob.exact(fp, fs)
+                r, c = np.nonzero(C)
+                k = np.arange(len(fk))
+                self._add_sparse(np.r_[r, k, k], np.r_[c, hcol, self._lookup(self.vp_key, self.vp_col, fp)],
+                                 np.r_[-C[r, c], np.ones(len(fk)), np.ones(len(fk))], len(fk), 0.0, 0.0)
+                allk = np.r_[self.seg_key, fk]
+                o = np.argsort(allk)
+                self.seg_key, self.seg_col = allk[o], np.r_[self.seg_col, hcol][o]
+            hc = self._lookup(self.seg_key, self.seg_col, useg)[inv]
+            k = np.arange(R)
+            self._add_sparse(np.r_[k, k], np.r_[n + T + steps, hc], np.r_[np.ones(R), -np.ones(R)], R, 0.0, self.inf)
+        else:
+            C = prob.M[:, steps].T - prob.exact(pairs, steps)
+            r, c = np.nonzero(C)
+            k = np.arange(R)
+            self._add_sparse(np.r_[r, k, k], np.r_[c, n + steps, vpc], np.r_[C[r, c], np.ones(R), np.ones(R)],
+                             R, 0.0, self.inf)
+        self.n_rows += R
+        return R
+
+    def solve(self) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], str, float]:
+        """Re-solve (warm: HiGHS keeps the basis across addRows / cost changes)."""
         self.h.run()
-        x = np.array(self.h.getSolution().col_value)
+        x = np.asarray(self.h.getSolution().col_value)
         n, T = self.prob.n, self.prob.T
-        vp = {p: x[c] for p, c in self.vp_col.items()}
         status = self.h.modelStatusToString(self.h.getModelStatus())
-        return x[:n], x[n:n + T], vp, status, float(self.h.getInfo().objective_function_value)
+        vp = (self.vp_key, x[self.vp_col] if len(self.vp_col) else np.zeros(0))
+        return x[:n].copy(), x[n:n + T].copy(), vp, status, float(self.h.getInfo().objective_function_value)
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, pairs) of the rows in the model."""
+        return self.row_key >> 44, self.row_key & ((1 << 44) - 1)
 
     def set_step_weights(self, w: np.ndarray) -> None:
         n, T = self.prob.n, self.prob.T
         self.h.changeColsCost(T, np.arange(n, n + T, dtype=np.int32), np.asarray(w, float))
 
 
+def segment_slots(prob: MixtureProblem, pairs: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """First step of the constant segment of pair p that contains step t (for stored rows)."""
+    ev = prob.events()
+    stride = prob.T + 1
+    key = ev.pair * stride + ev.slot  # sorted, as events are sorted by (pair, slot)
+    pos = np.searchsorted(key, np.asarray(pairs, np.int64) * stride + np.asarray(steps, np.int64), side="right") - 1
+    pos = np.maximum(pos, 0)
+    # a pair without any event up to t has count 0 on all of 0..t: its segment starts at 0
+    return np.where(ev.pair[pos] == pairs, ev.slot[pos], 0) if len(ev.pair) else np.zeros(len(pairs), np.int64)
+
+
 def initial_rows(prob: MixtureProblem, k: int, per_category: int = 0):
-    """Starting rows: each merge against its top-k competitors under uniform α, plus (per_category
-    > 0) each category's own top competitors, which are the likely binding rows for any α."""
+    """Starting rows (steps, pairs, slots): each merge against its top-k competitors under uniform
+    α, plus (per_category > 0) each category's own top competitors, the likely binding rows near
+    the simplex's corners."""
     alpha = np.full(prob.n, 1.0 / prob.n)
     R = len(prob.cand_step)
     score = np.bincount(prob.ent_row, weights=alpha[prob.ent_cat] * prob.ent_val, minlength=R)
@@ -225,7 +302,7 @@ def initial_rows(prob: MixtureProblem, k: int, per_category: int = 0):
         r = np.arange(len(o)) - np.searchsorted(grp, grp)
         sel = np.unique(np.r_[sel, prob.ent_row[o[r < per_category]]])
     st, pr = prob.cand_step[sel], prob.cand_pair[sel]
-    return st, pr, prob.M[:, st].T - prob.exact(pr, st)
+    return st, pr, segment_slots(prob, pr, st)
 
 
 def _range_argmin(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -250,128 +327,161 @@ def _range_argmin(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def find_rows(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray, vp: dict[int, float],
-              per_step: int = 1, tol: float = 1e-9, expand: bool = True, max_expand: int = 5_000_000):
+def find_rows(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray, vp: tuple[np.ndarray, np.ndarray],
+              per_step: int = 1, tol: float = 1e-9, expand: bool = True, margin: float = 0.0,
+              return_violation: bool = False):
     """Violated rows under (α, v), searched over every pair present at every step.
 
     Each pair's weighted count Σ_i α_i c̃_i(p, t) is piecewise constant in t, changing only at
     the stored deltas, so walking the merges reduces to: for every segment of constant value w,
     is w − v_p above the smallest threshold (weighted merged count + v_t) in its step range?
-    Every pair that violates anywhere yields rows at every step where it violates (with
-    expand=False: only at its most violated step per segment), so "nothing found" means no row
-    of the full LP is violated; then at most `per_step` rows per step are kept, most violated first. The merged pair never qualifies: its value is at most its threshold.
-    Returns (steps, pairs, coef matrix).
+    A segment that violates yields its most violated step, and with expand=True every step of
+    the segment where it violates (a pair's v_p is shared by all its steps, so adding them
+    together saves rounds). Then at most `per_step` rows per step are kept, most violated first;
+    "nothing found" means no row of the full LP is violated. The merged pair never qualifies:
+    its value is at most its threshold. vp = (sorted pair keys, their v_p).
+    margin > 0 also returns rows that are satisfied by less than `margin` (in units of the
+    largest merged count): likely to be violated once α moves, so adding them saves rounds.
+    Returns (steps, pairs, segment slots[, violation]).
     """
-    T = prob.T
+    empty = (np.zeros(0, np.int64),) * 3 + ((np.zeros(0),) if return_violation else ())
     thr = alpha @ prob.M + vt
-    tol = tol * max(float(np.abs(prob.M).max()), 1.0)
+    scale = max(float(np.abs(prob.M).max()), 1.0)
+    tol, lim = tol * scale, tol * scale - margin * scale
     ev = prob.events()
-    w = np.cumsum(alpha[ev.cat] * ev.val)
-    w = w - w[ev.start] + (alpha[ev.cat] * ev.val)[ev.start]  # restart at each pair's first event
-    seg = ev.seg_end > ev.slot  # non-empty segments [slot, seg_end) inside 0..T-1
-    idx = np.nonzero(seg)[0]
-    if len(idx) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, prob.n))
-    pv = np.zeros(len(idx))
-    if vp:
-        keys = np.fromiter(vp.keys(), np.int64, len(vp))
-        vals = np.fromiter(vp.values(), float, len(vp))
-        o = np.argsort(keys)
-        keys, vals = keys[o], vals[o]
-        pos = np.clip(np.searchsorted(keys, ev.pair[idx]), 0, len(keys) - 1)
-        pv = np.where(keys[pos] == ev.pair[idx], vals[pos], 0.0)
-    a, b = ev.slot[idx], ev.seg_end[idx]
+    x = alpha[ev.cat] * ev.val
+    w = np.cumsum(x)
+    w = w - w[ev.start] + x[ev.start]  # restart at each pair's first event
+    idx = np.nonzero(ev.seg_end > ev.slot)[0]  # non-empty segments [slot, seg_end) inside 0..T-1
+    wi = w[idx]
     # screen with the global minimum first: most segments cannot violate anywhere
-    cand = w[idx] - pv > thr.min() + tol
-    idx, a, b, pv = idx[cand], a[cand], b[cand], pv[cand]
+    cand = wi > thr.min() + lim
+    idx, wi = idx[cand], wi[cand]
+    keys, vals = vp
+    if len(keys) and len(idx):
+        pos = np.clip(np.searchsorted(keys, ev.pair[idx]), 0, len(keys) - 1)
+        wi = wi - np.where(keys[pos] == ev.pair[idx], vals[pos], 0.0)
     if len(idx) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, prob.n))
+        return empty
+    a, b = ev.slot[idx], ev.seg_end[idx]
     tstar = _range_argmin(thr, a, b)
-    viol = w[idx] - pv - thr[tstar]
-    keep = viol > tol
-    idx, a, b, pv, tstar, viol = idx[keep], a[keep], b[keep], pv[keep], tstar[keep], viol[keep]
-    lengths = b - a
-    if expand and lengths.sum() <= max_expand:
-        # every violated step of every violating segment: a pair's v_p is shared by all its
-        # steps, so adding them together saves many rounds
+    viol = wi - thr[tstar]
+    keep = viol > lim
+    idx, a, b, wi, tstar, viol = idx[keep], a[keep], b[keep], wi[keep], tstar[keep], viol[keep]
+    if len(idx) == 0:
+        return empty
+    if expand:
+        lengths = b - a
         seg = np.repeat(np.arange(len(idx)), lengths)
         steps = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths) + a[seg]
-        v = w[idx][seg] - pv[seg] - thr[steps]
-        ok = v > tol
-        st, pr, viol = steps[ok], ev.pair[idx][seg][ok], v[ok]
+        v = wi[seg] - thr[steps]
+        ok = v > lim
+        st, sg, viol = steps[ok], seg[ok], v[ok]
     else:
-        st, pr = tstar, ev.pair[idx]
+        st, sg = tstar, np.arange(len(idx))
     order = np.lexsort((-viol, st))
-    st, pr = st[order], pr[order]
+    st, sg, viol = st[order], sg[order], viol[order]
     rank = np.arange(len(st)) - np.searchsorted(st, st)
-    st, pr = st[rank < per_step], pr[rank < per_step]
-    del T
-    return st, pr, prob.M[:, st].T - prob.exact(pr, st)
+    keep = rank < per_step
+    st, sg, viol = st[keep], sg[keep], viol[keep]
+    out = (st, ev.pair[idx][sg], a[sg])
+    return out + (viol - tol,) if return_violation else out
 
 
-def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: int = 0, per_step: int = 1,
-                  max_rounds: int = 1000, max_seconds: float | None = None, expand: bool = False,
-                  n_bootstrap: int = 0, seed: int = 0, log=None) -> MixtureSolution:
-    """Lazy constraint generation until no row of the full LP is violated; optional bootstrap over merges.
+def row_coef(prob: MixtureProblem, steps: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Coefficients c̃(m_t, t) − c̃(p, t) of rows (t, p): array (rows, n)."""
+    return prob.M[:, steps].T - prob.exact(pairs, steps)
 
-    With a round or time limit the status says so ("... not converged"): the α returned is then
-    optimal for the rows found so far, not for the full LP.
-    """
-    t0 = time.time()
-    lp = LazyLP(prob)
-    n = prob.n
-    alpha = np.full(n, 1.0 / n)
-    st, pr, coef = initial_rows(prob, init_k, init_per_category)
-    lp.add_rows(st, pr, coef)
-    rounds = 0
+
+def _converge(lp: LazyLP, prob: MixtureProblem, per_step: int, expand: bool, max_rounds: int | None,
+              deadline: float | None, log=None, rounds: int = 0, margin: float = 0.0):
+    """Solve, add violated (and near-violated) rows, repeat until no row is violated (or a limit is hit)."""
     while True:
         alpha, vt, vp, status, obj = lp.solve()
         rounds += 1
-        st, pr, coef = find_rows(prob, alpha, vt, vp, per_step=per_step, expand=expand)
-        added = lp.add_rows(st, pr, coef) if len(st) else 0
+        st, pr, sl, viol = find_rows(prob, alpha, vt, vp, per_step=per_step, expand=expand, margin=margin,
+                                     return_violation=True)
+        violated = viol > 0
+        added = lp.add_rows(st, pr, sl) if len(st) else 0
         if log:
-            log(f"round {rounds}: {len(lp.row_list)} rows, +{added}, objective {obj:.6g}, status {status}")
-        if added == 0:
-            break
-        if rounds >= max_rounds or (max_seconds is not None and time.time() - t0 > max_seconds):
-            status = f"{status}; stopped after {rounds} rounds, not converged"
-            break
+            log(f"round {rounds}: {lp.n_rows} rows, +{added} ({int(violated.sum())} violated), objective {obj:.6g}, "
+                f"status {status}")
+        if not violated.any() or added == 0:
+            # added == 0 with violations left would mean HiGHS returned a point violating its own rows
+            if violated.any():
+                status = f"{status}; violated rows already in the model"
+            return alpha, status, obj, rounds, not violated.any()
+        if (max_rounds is not None and rounds >= max_rounds) or (deadline is not None and time.time() > deadline):
+            return alpha, f"{status}; stopped after {rounds} rounds, not converged", obj, rounds, False
+
+
+def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: int = 0, per_step: int = 1,
+                  expand: bool = False, compact: bool = True, max_rounds: int | None = None,
+                  max_seconds: float | None = None, n_bootstrap: int = 0, seed: int = 0,
+                  seed_rows: tuple[np.ndarray, np.ndarray] | None = None, margin: float = 0.0,
+                  log=None) -> MixtureSolution:
+    """Lazy constraint generation until no row of the full LP is violated; optional bootstrap over merges.
+
+    Per round every step gets up to `per_step` of its most violated rows (all steps at once),
+    and a violating pair brings all the steps where it violates (`expand`). Without limits the
+    result is the optimum of the full LP; with a round or time limit that stops the search, the
+    status says "... not converged" and α is optimal only for the rows found so far.
+    """
+    t0 = time.time()
+    deadline = None if max_seconds is None else t0 + max_seconds
+    lp = LazyLP(prob, compact=compact)
+    lp.add_rows(*initial_rows(prob, init_k, init_per_category))
+    if seed_rows is not None:  # rows another solve needed (e.g. of the unresampled sample)
+        st, pr = seed_rows
+        keep = st < prob.T
+        lp.add_rows(st[keep], pr[keep], segment_slots(prob, pr[keep], st[keep]))
+    alpha, status, obj, rounds, _ = _converge(lp, prob, per_step, expand, max_rounds, deadline, log, margin=margin)
     alpha = np.maximum(alpha, 0)
     alpha = alpha / alpha.sum()
-    sol = MixtureSolution(prob.names, alpha, prob.to_bytes(alpha), status, obj, len(lp.row_list), rounds,
-                          time.time() - t0, T=prob.T)
+    sol = MixtureSolution(prob.names, alpha, prob.to_bytes(alpha), status, obj, lp.n_rows, rounds,
+                          time.time() - t0, T=prob.T, rows=lp.rows())
     if n_bootstrap:
-        bootstrap_merges(lp, sol, n_bootstrap, seed)
+        bootstrap_merges(lp, sol, n_bootstrap, seed, per_step=per_step, expand=expand)
         sol.seconds = time.time() - t0
     return sol
 
 
-def bootstrap_merges(lp: LazyLP, sol: MixtureSolution, n_bootstrap: int, seed: int = 0) -> None:
+def bootstrap_merges(lp: LazyLP, sol: MixtureSolution, n_bootstrap: int, seed: int = 0, per_step: int = 1,
+                     expand: bool = False) -> None:
     """Percentile intervals from resampling merges with replacement.
 
-    A replicate weights v_t by how often merge t was drawn; a weight of 0 lets v_t absorb its
-    rows for free, i.e. drops the merge. Re-solving warm-starts from the current basis and
-    reuses the rows the lazy solve found (it does not search for new violations).
+    A replicate weights v_t by how often merge t was drawn (weight 0 drops the merge) and runs
+    the lazy search to convergence again, so each replicate is the exact optimum of its
+    reweighted full LP (re-using the rows already found only as a warm start; a replicate that
+    needs other rows gets them). The row set only grows with valid rows, so the unweighted
+    optimum is unchanged.
     """
     rng = np.random.default_rng(seed)
-    T = lp.prob.T
-    reps = []
+    prob, T = lp.prob, lp.prob.T
+    reps, objs = [], []
     for _ in range(n_bootstrap):
         w = np.bincount(rng.integers(0, T, T), minlength=T).astype(float)
         lp.set_step_weights(w)
-        a, *_ = lp.solve()
+        a, _, obj, _, _ = _converge(lp, prob, per_step, expand, None, None)
+        objs.append(obj)
         a = np.maximum(a, 0)
-        reps.append(lp.prob.to_bytes(a / a.sum()))
+        reps.append(prob.to_bytes(a / a.sum()))
+    sol.boot_objective = np.array(objs)
     lp.set_step_weights(np.ones(T))
     lp.solve()
     boot = np.array(reps)
     sol.boot = boot
     sol.lo, sol.hi = np.percentile(boot, 2.5, axis=0), np.percentile(boot, 97.5, axis=0)
     sol.n_bootstrap = n_bootstrap
+    sol.bootstrap = "merges"
+    sol.n_constraints = lp.n_rows
 
 
-def solve_full(prob: MixtureProblem, all_pairs: list[np.ndarray]) -> np.ndarray:
-    """Reference: every (t, p) row at once with scipy's HiGHS; all_pairs[t] lists pairs present at t."""
+def solve_full(prob: MixtureProblem, all_pairs: list[np.ndarray], step_weights: np.ndarray | None = None,
+               return_objective: bool = False):
+    """Reference: every (t, p) row at once with scipy's HiGHS; all_pairs[t] lists pairs present at t.
+
+    step_weights: costs of the v_t (default 1), as in a merge-bootstrap replicate."""
     from scipy.optimize import linprog
     from scipy.sparse import coo_matrix
 
@@ -387,13 +497,13 @@ def solve_full(prob: MixtureProblem, all_pairs: list[np.ndarray]) -> np.ndarray:
     cols = np.concatenate([np.tile(np.arange(n), R), n + st, n + T + pidx])
     vals = np.concatenate([C.ravel(), np.ones(R), np.ones(R)])
     A = coo_matrix((-vals, (rows, cols)), shape=(R, n + T + P)).tocsr()
-    c = np.r_[np.zeros(n), np.ones(T + P)]
+    c = np.r_[np.zeros(n), np.ones(T) if step_weights is None else np.asarray(step_weights, float), np.ones(P)]
     res = linprog(c, A_ub=A, b_ub=np.zeros(R), A_eq=np.r_[np.ones(n), np.zeros(T + P)][None, :], b_eq=[1.0],
                   bounds=(0, None), method="highs")
     if res.status != 0:
         raise RuntimeError(f"full LP failed: {res.message}")
     a = np.maximum(res.x[:n], 0)
-    return a / a.sum()
+    return (a / a.sum(), float(res.fun)) if return_objective else a / a.sum()
 
 
 def interval_from_replicates(sol: MixtureSolution, reps: list[np.ndarray]) -> None:
@@ -447,14 +557,14 @@ def solve_from_dir(out, tokenizer: str, categories: list[str] | None = None, T: 
                    n_bootstrap: int = 0, unit: str = "samples", max_seconds: float | None = None,
                    log=None) -> MixtureSolution:
     """Solve a tokenizer's mixture. Intervals: unit="samples" solves the resampled-sample
-    trajectories (replicates 1..n_bootstrap, counted by the Spark job); unit="merges" reweights
-    merges in the final LP (cheap warm re-solves)."""
+    trajectories (replicates 1..n_bootstrap, counted by the Spark job), each seeded with the rows
+    the main solve needed; unit="merges" reweights merges and re-converges the LP per replicate."""
     prob = load_problem(out, tokenizer, categories, T)
     sol = solve_mixture(prob, log=log, n_bootstrap=n_bootstrap if unit == "merges" else 0, max_seconds=max_seconds)
     if n_bootstrap and unit == "samples":
         reps = []
         for b in range(1, n_bootstrap + 1):
             rp = load_problem(out, tokenizer, prob.names, prob.T, replicate=b)
-            reps.append(solve_mixture(rp, max_seconds=max_seconds).proportion)
+            reps.append(solve_mixture(rp, max_seconds=max_seconds, seed_rows=sol.rows).proportion)
         interval_from_replicates(sol, reps)
     return sol

@@ -89,7 +89,7 @@ MIXTURE_CELLS = register(Dataset(
         col("total_pairs", I64, "step-0 pair total of the sample (normaliser)"),
         col("n_bytes", I64, "UTF-8 bytes of the sample"),
         col("seconds", F64, "task wall time"),
-        col("status", S, "ok | failed"),
+        col("status", S, "ok | reused (already counted from the same sample with >= T merges) | failed"),
         col("error", S, "exception and short traceback when failed"),
     ]),
     key=("tokenizer", "category", "replicate"),

@@ -88,3 +88,8 @@ def test_spark_job_one_task_per_cell(spark, tmp_path, flores):
         assert np.array_equal(np.sort(tr.delta_pair), np.sort(ref.delta_pair))
         rep, _ = read_trajectory(cell_dir(out, "clip", lang, replicate=1))
         assert rep.n_bytes != tr.n_bytes  # a resample, not a copy
+    # a re-run with reuse keeps cells counted from the same sample with >= T merges, recounts the rest
+    again = make_cells(out, [clip], samples, T=100, top_k=4, reuse=True)
+    again[0]["T"] = 200
+    rows = {r.category: r.status for r in count_cells(spark, again).collect()}
+    assert rows == {again[0]["category"]: "ok", again[1]["category"]: "reused"}

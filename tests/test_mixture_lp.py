@@ -8,7 +8,14 @@ from conftest import shared_path
 
 from jobs.mixture_counts import trajectory_for_texts
 from jobs.mixture_eval import mixture_corpus
-from jobs.mixture_lp import MixtureProblem, find_rows, solve_full, solve_mixture
+from jobs.mixture_lp import (
+    MixtureProblem,
+    find_rows,
+    row_coef,
+    segment_slots,
+    solve_full,
+    solve_mixture,
+)
 from jobs.mixture_samples import flores_texts
 from tokenizers_registry.merges import load_merges
 from tokenizers_registry.training import train_hf
@@ -56,11 +63,23 @@ def test_lazy_and_full_lp_agree_held_out(controlled):
     for t in range(T):
         c = prob.exact(universe, np.full(len(universe), t))
         all_pairs.append(universe[(c > 0).any(axis=1)])
-    full = solve_full(prob, all_pairs)
+    full, full_obj = solve_full(prob, all_pairs, return_objective=True)
     assert lazy.objective > 0  # held-out samples: the LP needs slack, so this is not a trivial feasibility check
     assert lazy.n_constraints < sum(len(p) for p in all_pairs) / 5  # lazy never materialised most rows
     assert np.allclose(prob.to_bytes(full), lazy.proportion, atol=1e-5)
+    assert np.isclose(lazy.objective, full_obj, rtol=1e-7)
     assert np.mean((lazy.proportion - beta) ** 2) < 3e-3
+    # the direct (non-compact) row form is the same LP
+    direct = solve_mixture(prob, init_k=1, compact=False)
+    assert np.isclose(direct.objective, full_obj, rtol=1e-7)
+    # merge bootstrap: every replicate is re-converged, so it is the optimum of its reweighted full LP
+    boot = solve_mixture(prob, init_k=1, n_bootstrap=2, seed=5)
+    rng = np.random.default_rng(5)
+    for b in range(2):
+        w = np.bincount(rng.integers(0, T, T), minlength=T).astype(float)
+        _, obj_b = solve_full(prob, all_pairs, step_weights=w, return_objective=True)
+        assert np.isclose(boot.boot_objective[b], obj_b, rtol=1e-7), b
+    assert np.isclose(boot.objective, full_obj, rtol=1e-7)
 
 
 @pytest.mark.shared
@@ -76,20 +95,29 @@ def test_violation_search_is_exact(controlled):
     for _ in range(3):
         alpha = rng.dirichlet(np.ones(prob.n))
         vt = rng.exponential(0.5, T) * (rng.random(T) < 0.3)
-        vp = {int(p): 2.0 for p in universe[:5]}
+        vp = (universe[:5], np.full(5, 2.0))
         thr = alpha @ prob.M + vt
         tol = 1e-9 * np.abs(prob.M).max()
-        viol = counts @ alpha - np.array([vp.get(int(p), 0) for p in universe])[None, :] - thr[:, None]
+        viol = counts @ alpha - np.r_[np.full(5, 2.0), np.zeros(len(universe) - 5)][None, :] - thr[:, None]
 
         for t in range(T):
             viol[t, universe == prob.merged_pair[t]] = -np.inf
         violators = set(universe[(viol > tol).any(axis=0)].tolist())
-        st, pr, coef = find_rows(prob, alpha, vt, vp, per_step=10**6)
+        st, pr, sl = find_rows(prob, alpha, vt, vp, per_step=10**6)
         assert set(pr.tolist()) == violators and len(violators) > 0
         col = {int(p): j for j, p in enumerate(universe)}
-        for t, p, c in zip(st.tolist(), pr.tolist(), coef, strict=True):
+        # expand=True: every violated (t, p) of the full LP, each once
+        assert len(set(zip(st.tolist(), pr.tolist(), strict=True))) == len(st) == int((viol > tol).sum())
+        for t, p, c, s in zip(st.tolist(), pr.tolist(), row_coef(prob, st, pr), sl.tolist(), strict=True):
             assert viol[t, col[p]] > tol
             assert np.allclose(c, prob.M[:, t] - counts[t, col[p]])
+            # the segment slot: counts are constant from s to t, and change at s (or s = 0)
+            assert s <= t and np.array_equal(counts[s, col[p]], counts[t, col[p]])
+            assert s == 0 or not np.array_equal(counts[s - 1, col[p]], counts[s, col[p]])
+        assert np.array_equal(segment_slots(prob, pr, st), sl)
+        # expand=False: each violating pair still found (at its most violated step per segment)
+        st0, pr0, _ = find_rows(prob, alpha, vt, vp, per_step=10**6, expand=False)
+        assert set(pr0.tolist()) == violators and all(viol[t, col[p]] > tol for t, p in zip(st0, pr0, strict=True))
         st1, _, _ = find_rows(prob, alpha, vt, vp, per_step=1)
         assert len(st1) == len(set(st1.tolist())) and set(st1.tolist()) == set(st.tolist())
 
