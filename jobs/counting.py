@@ -18,6 +18,7 @@ from schemas.languages import word_segmentation
 from tokenizers_registry.base import Tokenizer
 
 _WORD = re.compile(r"\S+")
+_CHAR = re.compile(r"\S")
 
 
 @dataclass
@@ -59,29 +60,49 @@ def count_words(texts: Sequence[str], segmentation: str) -> np.ndarray:
     return np.array([len(t.split()) for t in texts], dtype=np.int64)
 
 
-def continued_words(text: str, starts: Sequence[int], segmentation: str) -> tuple[int, int]:
-    """(words, words covered by >= 2 tokens) for one text given token start offsets.
+def word_stats_batch(texts: Sequence[str], starts: Sequence[Sequence[int]],
+                     segmentation: str) -> tuple[np.ndarray, np.ndarray]:
+    """(words, words covered by >= 2 tokens) per text, for a whole batch in a few numpy calls.
 
     A token covers a word if it starts inside it, or starts before it and is still
     running at its first character (e.g. GPT-2's " word" token starts at the space).
     Zero-length tokens (bytes of one character split over several tokens) start inside
     the word and so count, which is what makes a split character a continued word.
+    `starts[i]` are text i's token start offsets, non-decreasing. The texts are joined
+    by newlines, which no word spans, so one regex pass and one `searchsorted` serve all.
     """
-    spans = word_spans(text, segmentation)
-    if not spans:
-        return 0, 0
-    st = np.asarray(starts, dtype=np.int64)
-    if not len(st):
-        return len(spans), 0
-    ends = np.append(st[1:], len(text))
-    ws = np.fromiter((s for s, _ in spans), dtype=np.int64, count=len(spans))
-    we = np.fromiter((e for _, e in spans), dtype=np.int64, count=len(spans))
+    n = len(texts)
+    if not n:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    lens = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
+    off = np.concatenate([[0], np.cumsum(lens + 1)[:-1]])
+    pattern = _CHAR if segmentation == "character" else _WORD
+    spans = [m.span() for m in pattern.finditer("\n".join(texts))]
+    ws = np.fromiter((a for a, _ in spans), dtype=np.int64, count=len(spans))
+    we = np.fromiter((b for _, b in spans), dtype=np.int64, count=len(spans))
+    word_text = np.searchsorted(off, ws, side="right") - 1
+    n_words = np.bincount(word_text, minlength=n)
+    per_text = np.fromiter((len(x) for x in starts), dtype=np.int64, count=n)
+    st = np.fromiter(chain.from_iterable(starts), dtype=np.int64, count=int(per_text.sum()))
+    if not len(st) or not len(ws):
+        return n_words, np.zeros(n, np.int64)
+    st += np.repeat(off, per_text)
+    ends = np.empty_like(st)  # a token runs to the next token's start, the last one to its text's end
+    ends[:-1] = st[1:]
+    has = per_text > 0
+    ends[np.cumsum(per_text)[has] - 1] = (off + lens)[has]
     first_inside = np.searchsorted(st, ws, side="left")
     inside = np.searchsorted(st, we, side="left") - first_inside
     prev = first_inside - 1
     running = (prev >= 0) & (ends[np.maximum(prev, 0)] > ws)
-    covering = inside + running.astype(np.int64)
-    return len(spans), int((covering >= 2).sum())
+    continued = (inside + running) >= 2
+    return n_words, np.bincount(word_text, weights=continued, minlength=n).astype(np.int64)
+
+
+def continued_words(text: str, starts: Sequence[int], segmentation: str) -> tuple[int, int]:
+    """(words, words covered by >= 2 tokens) for one text; see `word_stats_batch`."""
+    words, cont = word_stats_batch([text], [starts], segmentation)
+    return int(words[0]), int(cont[0])
 
 
 def count_batch(tok: Tokenizer, texts: Sequence[str], script: str, *, word_stats: bool = True) -> SentenceCounts:
@@ -110,9 +131,7 @@ def count_batch(tok: Tokenizer, texts: Sequence[str], script: str, *, word_stats
         n_words = count_words(texts, seg)
         n_cont = np.full(len(texts), -1, dtype=np.int64)
     else:
-        pairs = [continued_words(t, starts, seg) for t, (_, starts) in zip(texts, encoded, strict=True)]
-        n_words = np.array([p[0] for p in pairs], dtype=np.int64)
-        n_cont = np.array([p[1] for p in pairs], dtype=np.int64)
+        n_words, n_cont = word_stats_batch(texts, [e[1] for e in encoded], seg)
     return SentenceCounts(n_tokens, n_unk, n_words, n_cont, seg)
 
 
