@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.prefect_env import configure_prefect_env
+from flows.retries import retry_unless_config_error
 
 configure_prefect_env()  # before Prefect reads its settings
 
@@ -26,7 +27,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from jobs.grid_spec import Cell, GridSpec, expand, load_spec, plan, transition_vocab  # noqa: E402
 from jobs.layout import registry_dir, report_dir  # noqa: E402
-from tokenizers_registry.base import ConfigError, TokenizerFileError  # noqa: E402
+from tokenizers_registry.base import ConfigError  # noqa: E402
 
 
 @dataclass
@@ -54,14 +55,6 @@ class GridParams:
         return self
 
 
-def _not_config_error(task, task_run, state) -> bool:
-    try:
-        state.result()
-    except (ConfigError, TokenizerFileError):
-        return False
-    except Exception:
-        return True
-    return False
 
 
 def _spark(p: GridParams):
@@ -70,14 +63,14 @@ def _spark(p: GridParams):
     return build_spark("tokatlas-grid", master=p.spark_master)
 
 
-@task(name="grid-plan", cache_policy=NO_CACHE, retry_condition_fn=_not_config_error)
+@task(name="grid-plan", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_config_error)
 def plan_task(p: GridParams) -> tuple[list[Cell], dict]:
     from jobs.train_grid import plan_grid
 
     return plan_grid(p.grid, p.out)
 
 
-@task(name="grid-train", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=_not_config_error)
+@task(name="grid-train", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def train_task(p: GridParams, cells: list[Cell], label: str) -> dict:
     from jobs.train_grid import grid_status, train_cells
 
@@ -97,7 +90,7 @@ def train_task(p: GridParams, cells: list[Cell], label: str) -> dict:
     return {"train": s.to_dict(), "status": st.to_dict()}
 
 
-@task(name="grid-ctc", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=_not_config_error)
+@task(name="grid-ctc", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def ctc_task(p: GridParams, cells: list[Cell], manifest: dict) -> dict:
     from jobs.inequity import compute_ctc
 
@@ -118,7 +111,7 @@ def second_pass_cells(p: GridParams, optimal_rows: list[dict], manifest: dict) -
     return plan(cells, manifest)
 
 
-@task(name="grid-analysis", cache_policy=NO_CACHE, retry_condition_fn=_not_config_error)
+@task(name="grid-analysis", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_config_error)
 def analysis_task(p: GridParams, cells: list[Cell], manifest: dict, second: list[Cell] | None) -> dict:
     from jobs.inequity import analyse, language_features, read_ctc, transition_frac
 
@@ -137,7 +130,7 @@ def analysis_task(p: GridParams, cells: list[Cell], manifest: dict, second: list
                    vmax=a.optimal_max_vocab, target=a.target_ctc, offset=a.fit_offset, second_pass=measured)
 
 
-@task(name="grid-report", cache_policy=NO_CACHE, retry_condition_fn=_not_config_error)
+@task(name="grid-report", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_config_error)
 def report_task(p: GridParams, tables: dict, status: dict, notes: list[str]) -> dict:
     from jobs.inequity import write_analysis
     from jobs.inequity_report import render_inequity_report

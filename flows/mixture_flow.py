@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from flows.prefect_env import configure_prefect_env
+from flows.retries import retry_unless_config_error
 
 configure_prefect_env()  # before Prefect reads its settings (start-up timeout on a busy machine)
 
@@ -66,24 +67,14 @@ class MixtureParams:
         return self
 
 
-def _not_config_error(task, task_run, state) -> bool:
-    try:
-        state.result()
-    except ConfigError:
-        return False
-    except Exception:
-        return True
-    return True
-
-
-@task(name="mixture-samples", retry_condition_fn=_not_config_error)
+@task(name="mixture-samples", retry_condition_fn=retry_unless_config_error)
 def samples_task(p: MixtureParams) -> dict[str, str]:
     from jobs.mixture_samples import build_samples
 
     return build_samples(p.out, p.flores, p.languages, p.code_bytes)
 
 
-@task(name="mixture-counts", retries=1, retry_condition_fn=_not_config_error)
+@task(name="mixture-counts", retries=1, retry_condition_fn=retry_unless_config_error)
 def counts_task(p: MixtureParams, samples: dict[str, str]) -> list[dict]:
     from jobs.mixture_counts import count_cells, make_cells
     from jobs.spark import build_spark
@@ -101,7 +92,7 @@ def counts_task(p: MixtureParams, samples: dict[str, str]) -> list[dict]:
     return rows
 
 
-@task(name="mixture-solve", retries=1, retry_condition_fn=_not_config_error)
+@task(name="mixture-solve", retries=1, retry_condition_fn=retry_unless_config_error)
 def solve_task(p: MixtureParams, tokenizer: str, merges: dict, samples: dict[str, str]) -> dict:
     from jobs.layout import write_parquet_atomic
     from jobs.mixture_lp import estimates_table, solve_from_dir
@@ -164,7 +155,7 @@ class ControlledParams:
     spark_master: str | None = None
 
 
-@task(name="mixture-trials", retries=1, retry_condition_fn=_not_config_error)
+@task(name="mixture-trials", retries=1, retry_condition_fn=retry_unless_config_error)
 def trials_task(p: ControlledParams) -> list[dict]:
     from jobs.mixture_eval import make_trials, run_controlled
     from jobs.spark import build_spark

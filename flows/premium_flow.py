@@ -14,9 +14,10 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from flows.retries import retry_unless_config_error
 from jobs.layout import registry_dir, report_dir
 from schemas.languages import is_lang_code
-from tokenizers_registry.base import ConfigError, TokenizerFileError
+from tokenizers_registry.base import ConfigError
 from tokenizers_registry.registry import Registry
 
 SOURCES_WITH_PATH = {"flores-parquet", "flores-folder", "udhr", "parquet", "jsonl", "text", "flores-plus-hub"}
@@ -69,15 +70,6 @@ class PremiumParams:
         return self
 
 
-def _not_config_error(task, task_run, state) -> bool:
-    """Retry transient failures only: bad configuration or tokenizer files fail at once."""
-    try:
-        state.result()
-    except (ConfigError, TokenizerFileError):
-        return False
-    except Exception:
-        return True
-    return False
 
 
 def _spark(p: PremiumParams):
@@ -86,7 +78,7 @@ def _spark(p: PremiumParams):
     return build_spark("tokatlas-premium", master=p.spark_master)
 
 
-@task(name="ingest", retries=2, retry_delay_seconds=5, retry_condition_fn=_not_config_error)
+@task(name="ingest", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def ingest_task(p: PremiumParams) -> dict:
     from jobs.ingest import ingest
 
@@ -95,7 +87,7 @@ def ingest_task(p: PremiumParams) -> dict:
     return s.to_dict() if hasattr(s, "to_dict") else asdict(s)
 
 
-@task(name="register-tokenizers", retry_condition_fn=_not_config_error)
+@task(name="register-tokenizers", retry_condition_fn=retry_unless_config_error)
 def register_task(p: PremiumParams) -> list[str]:
     from flows.defaults import register_default_tokenizers
 
@@ -112,7 +104,7 @@ def register_task(p: PremiumParams) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-@task(name="encode", retries=2, retry_delay_seconds=5, retry_condition_fn=_not_config_error)
+@task(name="encode", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def encode_task(p: PremiumParams, tokenizer_ids: list[str]) -> dict:
     from jobs.encode import encode
 
@@ -120,7 +112,7 @@ def encode_task(p: PremiumParams, tokenizer_ids: list[str]) -> dict:
                   word_stats=p.word_stats).to_dict()
 
 
-@task(name="premium-report", retries=1, retry_condition_fn=_not_config_error)
+@task(name="premium-report", retries=1, retry_condition_fn=retry_unless_config_error)
 def premium_task(p: PremiumParams, tokenizer_ids: list[str]) -> dict:
     from jobs.premium import write_premium
     from jobs.premium_report import render_premium_report

@@ -22,7 +22,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from flows.premium_flow import _not_config_error
+from flows.retries import retry_unless_config_error
 from schemas.languages import is_lang_code
 from tokenizers_registry.base import ConfigError
 
@@ -91,7 +91,7 @@ def _spark(p: TrimParams):
     return build_spark("tokatlas-trim", master=p.spark_master)
 
 
-@task(name="ingest", retries=2, retry_delay_seconds=5, retry_condition_fn=_not_config_error)
+@task(name="ingest", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def ingest_task(p: TrimParams) -> dict:
     from jobs.ingest import ingest
 
@@ -99,7 +99,7 @@ def ingest_task(p: TrimParams) -> dict:
     return {"languages": s.languages, "rows_kept": s.rows_kept, "rows_rejected": s.rows_rejected}
 
 
-@task(name="register-tokenizer", retry_condition_fn=_not_config_error)
+@task(name="register-tokenizer", retry_condition_fn=retry_unless_config_error)
 def register_task(p: TrimParams) -> dict:
     from jobs.layout import registry_dir
     from tokenizers_registry.registry import Registry
@@ -113,14 +113,14 @@ def register_task(p: TrimParams) -> dict:
     return reg.get(p.tokenizer).to_row()
 
 
-@task(name="token-freqs", retries=2, retry_delay_seconds=5, retry_condition_fn=_not_config_error)
+@task(name="token-freqs", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def freqs_task(p: TrimParams, tokenizer_id: str) -> dict:
     from jobs.token_freqs import token_freqs
 
     return token_freqs(_spark(p), p.out, p.corpus_name, [tokenizer_id], p.coverage_languages).to_dict()
 
 
-@task(name="coverage", retries=1, retry_condition_fn=_not_config_error)
+@task(name="coverage", retries=1, retry_condition_fn=retry_unless_config_error)
 def coverage_task(p: TrimParams, spec: dict) -> dict:
     from jobs.coverage import coverage_tables, write_coverage
     from jobs.layout import registry_dir
@@ -138,7 +138,7 @@ def coverage_task(p: TrimParams, spec: dict) -> dict:
     return {"paths": {k: str(v) for k, v in paths.items()}}
 
 
-@task(name="trim", retries=1, retry_condition_fn=_not_config_error)
+@task(name="trim", retries=1, retry_condition_fn=retry_unless_config_error)
 def trim_task(p: TrimParams) -> dict:
     from jobs.trim import TrimRequest, trim_tokenizer
 
