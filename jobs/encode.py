@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ import pyarrow as pa
 
 from jobs import corpus_store
 from jobs.args import csv_list
+from jobs.cells import run_cells
 from jobs.counting import count_batch, count_tokens
 from jobs.layout import cell_file, clean_temp, registry_dir, write_parquet_atomic
 from schemas import CELL_FAILURES, CORPUS_COUNTS, TOKEN_COUNTS, conform
@@ -214,8 +216,6 @@ def encode(spark, out, corpus: str, tokenizers: list[str] | None = None, languag
            *, shard_size: int | None = None, word_stats: bool = True, max_tasks: int | None = None,
            registry_root=None) -> EncodeSummary:
     """Encode every missing cell of corpus × tokenizers on Spark and return what was done."""
-    from schemas.spark import to_spark_schema
-
     t0 = time.perf_counter()
     out = Path(out).resolve()
     reg_root = Path(registry_root or registry_dir(out)).resolve()
@@ -229,20 +229,9 @@ def encode(spark, out, corpus: str, tokenizers: list[str] | None = None, languag
     summary = EncodeSummary(cells_planned=len(cells), cells_skipped=len(cells) - len(todo))
     if todo:
         by_id = {s.tokenizer_id: s.to_row() for s in specs}
-        n_tasks = min(len(todo), max_tasks or spark.sparkContext.defaultParallelism * 4)
-        bc = spark.sparkContext.broadcast([(c, by_id[c.tokenizer_id]) for c in todo])
-        out_s, reg_s = str(out), str(reg_root)
-
-        def run_partition(batches):
-            work = bc.value
-            for batch in batches:
-                rows = [run_cell(*work[i], out_s, reg_s, word_stats=word_stats)
-                        for i in batch.column(0).to_pylist()]
-                yield pa.RecordBatch.from_pylist(rows, schema=SUMMARY_SCHEMA)
-
-        df = spark.range(0, len(todo), numPartitions=n_tasks)
-        rows = df.mapInArrow(run_partition, to_spark_schema(SUMMARY_SCHEMA)).toArrow().to_pylist()
-        bc.unpersist()
+        work = [(c, by_id[c.tokenizer_id], str(out), str(reg_root)) for c in todo]
+        rows = run_cells(spark, work, partial(run_cell, word_stats=word_stats), SUMMARY_SCHEMA,
+                         max_tasks=max_tasks)
         for r in rows:
             if r["status"] == "ok":
                 summary.cells_ok += 1

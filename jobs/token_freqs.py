@@ -27,6 +27,7 @@ import pyarrow.dataset as pads
 
 from jobs import corpus_store
 from jobs.args import csv_list
+from jobs.cells import run_cells
 from jobs.encode import Cell, plan_cells
 from jobs.layout import cell_file, clean_temp, dataset_dir, registry_dir, write_parquet_atomic
 from schemas import conform
@@ -122,7 +123,6 @@ SUMMARY_SCHEMA = pa.schema([
 def token_freqs(spark, out, corpus: str, tokenizers: list[str] | None = None, languages: list[str] | None = None,
                 *, registry_root=None, max_tasks: int | None = None, overwrite: bool = False) -> FreqSummary:
     """Count token frequencies for every missing (tokenizer, language) cell on Spark."""
-    from schemas.spark import to_spark_schema
 
     t0 = time.perf_counter()
     out = Path(out).resolve()
@@ -136,19 +136,8 @@ def token_freqs(spark, out, corpus: str, tokenizers: list[str] | None = None, la
     summary = FreqSummary(cells_planned=len(cells), cells_skipped=len(cells) - len(todo))
     if todo:
         by_id = {s.tokenizer_id: s.to_row() for s in specs}
-        bc = spark.sparkContext.broadcast([(c, by_id[c.tokenizer_id]) for c in todo])
-        out_s, reg_s = str(out), str(reg_root)
-
-        def run_partition(batches):
-            work = bc.value
-            for batch in batches:
-                rows = [run_cell(*work[i], out_s, reg_s) for i in batch.column(0).to_pylist()]
-                yield pa.RecordBatch.from_pylist(rows, schema=SUMMARY_SCHEMA)
-
-        n_tasks = min(len(todo), max_tasks or spark.sparkContext.defaultParallelism * 4)
-        df = spark.range(0, len(todo), numPartitions=n_tasks)
-        rows = df.mapInArrow(run_partition, to_spark_schema(SUMMARY_SCHEMA)).toArrow().to_pylist()
-        bc.unpersist()
+        work = [(c, by_id[c.tokenizer_id], str(out), str(reg_root)) for c in todo]
+        rows = run_cells(spark, work, run_cell, SUMMARY_SCHEMA, max_tasks=max_tasks)
         for r in rows:
             if r["status"] == "ok":
                 summary.cells_ok += 1

@@ -1,0 +1,35 @@
+"""Run a list of independent cells on Spark: the work list is broadcast, never shuffled.
+
+Each Spark task takes a contiguous run of the (sorted) list, so consecutive cells that
+share a tokenizer reuse it in the worker's loader cache. The cell function writes its
+own outputs and returns one summary row; the rows come back to the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyarrow as pa
+
+
+def run_cells(spark, work: list[tuple], run_cell: Callable[..., dict], summary_schema: pa.Schema,
+              *, max_tasks: int | None = None) -> list[dict]:
+    """`run_cell(*item)` for every item of `work` on Spark; returns the summary rows."""
+    from schemas.spark import to_spark_schema
+
+    if not work:
+        return []
+    bc = spark.sparkContext.broadcast(work)
+
+    def run_partition(batches):
+        items = bc.value
+        for batch in batches:
+            rows = [run_cell(*items[i]) for i in batch.column(0).to_pylist()]
+            yield pa.RecordBatch.from_pylist(rows, schema=summary_schema)
+
+    n_tasks = min(len(work), max_tasks or spark.sparkContext.defaultParallelism * 4)
+    df = spark.range(0, len(work), numPartitions=n_tasks)
+    try:
+        return df.mapInArrow(run_partition, to_spark_schema(summary_schema)).toArrow().to_pylist()
+    finally:
+        bc.unpersist()
