@@ -8,8 +8,26 @@ own outputs and returns one summary row; the rows come back to the driver.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
+
+
+@dataclass
+class CellRunSummary:
+    """What a run over cells did; `failures` lists one tuple per failed cell."""
+
+    cells_planned: int = 0
+    cells_skipped: int = 0
+    cells_ok: int = 0
+    cells_failed: int = 0
+    sentences: int = 0
+    tokens: int = 0
+    wall_seconds: float = 0.0
+    failures: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def run_cells(spark, work: list[tuple], run_cell: Callable[..., dict], summary_schema: pa.Schema,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from jobs import corpus_store
 from jobs.args import csv_list
-from jobs.cells import run_cells
+from jobs.cells import CellRunSummary, run_cells
 from jobs.counting import count_batch, count_tokens
 from jobs.layout import cell_file, clean_temp, registry_dir, write_parquet_atomic
 from schemas import CELL_FAILURES, CORPUS_COUNTS, TOKEN_COUNTS, conform
@@ -62,21 +62,10 @@ class Cell:
 
 
 @dataclass
-class EncodeSummary:
+class EncodeSummary(CellRunSummary):
     """What an encode run did; `failures` lists (tokenizer, lang, stage, error)."""
 
-    cells_planned: int = 0
-    cells_skipped: int = 0
-    cells_ok: int = 0
-    cells_failed: int = 0
-    sentences: int = 0
-    tokens: int = 0
     encode_seconds: float = 0.0
-    wall_seconds: float = 0.0
-    failures: list = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 # -- planning (driver) ------------------------------------------------------------------

@@ -17,7 +17,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
@@ -27,7 +27,7 @@ import pyarrow.dataset as pads
 
 from jobs import corpus_store
 from jobs.args import csv_list
-from jobs.cells import run_cells
+from jobs.cells import CellRunSummary, run_cells
 from jobs.encode import Cell, plan_cells
 from jobs.layout import cell_file, clean_temp, dataset_dir, registry_dir, write_parquet_atomic
 from schemas import conform
@@ -39,21 +39,10 @@ BATCH = 1000  # sentences per encode call
 
 
 @dataclass
-class FreqSummary:
+class FreqSummary(CellRunSummary):
     """What a token_freqs run did; `failures` lists (tokenizer, lang, error)."""
 
-    cells_planned: int = 0
-    cells_skipped: int = 0
-    cells_ok: int = 0
-    cells_failed: int = 0
-    sentences: int = 0
-    tokens: int = 0
     seconds_in_tasks: float = 0.0
-    wall_seconds: float = 0.0
-    failures: list = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def freqs_file(out, cell: Cell) -> Path:

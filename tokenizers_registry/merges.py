@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from tokenizers_registry.base import ConfigError, TokenizerFileError
+from tokenizers_registry.formats._common import bytes_to_unicode
 
 END_OFFSET = 0x110000
 MERGED_BASE = 0x220000
@@ -41,18 +42,6 @@ CLIP_PATTERN = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p
 SP_SPACE = "\u2581"
 
 
-@lru_cache(maxsize=1)
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible byte -> printable character map (used by every byte-level format)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs), strict=True))
 
 
 def map_bytes(b: bytes) -> str:

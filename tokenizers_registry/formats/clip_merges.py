@@ -24,24 +24,13 @@ from tokenizers import Regex, models, normalizers, pre_tokenizers
 from tokenizers import Tokenizer as HFTokenizer
 
 from tokenizers_registry.base import Tokenizer, TokenizerFileError
-from tokenizers_registry.formats._common import monotone
+from tokenizers_registry.formats._common import bytes_to_unicode, monotone
 
 N_MERGES = 49152 - 256 - 2
 SPECIALS = ("<|startoftext|>", "<|endoftext|>")
 CLIP_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
 
 
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP's reversible byte -> printable char table (in CLIP's vocab order)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs), strict=True))
 
 
 def read_merges(path: Path, n_merges: int = N_MERGES) -> list[tuple[str, str]]:
