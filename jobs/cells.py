@@ -7,6 +7,7 @@ own outputs and returns one summary row; the rows come back to the driver.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -28,6 +29,14 @@ class CellRunSummary:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def print(self) -> None:
+        """One summary line on stdout, one line per failed cell on stderr (spark-submit output)."""
+        print(f"cells planned {self.cells_planned}, skipped {self.cells_skipped} (already done), ok {self.cells_ok}, "
+              f"failed {self.cells_failed}; {self.sentences} sentences, {self.tokens} tokens in "
+              f"{self.wall_seconds:.1f}s")
+        for f in self.failures:
+            print("FAILED", *f, file=sys.stderr)
 
 
 def run_cells(spark, work: list[tuple], run_cell: Callable[..., dict], summary_schema: pa.Schema,

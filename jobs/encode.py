@@ -14,7 +14,6 @@ whose files exist is skipped. Text never goes through a Spark shuffle.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -249,10 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_spark("tokatlas-encode")
     s = encode(spark, a.out, a.corpus, csv_list(a.tokenizers), csv_list(a.languages), shard_size=a.shard_size,
                word_stats=not a.no_word_stats, max_tasks=a.max_tasks)
-    print(f"cells planned {s.cells_planned}, skipped {s.cells_skipped} (already done), ok {s.cells_ok}, "
-          f"failed {s.cells_failed}; {s.sentences} sentences, {s.tokens} tokens in {s.wall_seconds:.1f}s")
-    for f in s.failures:
-        print("FAILED", *f, file=sys.stderr)
+    s.print()
     return 0
 
 

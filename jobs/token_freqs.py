@@ -14,7 +14,6 @@ out of every coverage figure.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -173,10 +172,7 @@ def main(argv: list[str] | None = None) -> int:
 
     s = token_freqs(build_spark("tokatlas-token-freqs"), a.out, a.corpus, csv_list(a.tokenizers),
                     csv_list(a.languages), overwrite=a.overwrite)
-    print(f"cells planned {s.cells_planned}, skipped {s.cells_skipped}, ok {s.cells_ok}, failed {s.cells_failed}; "
-          f"{s.sentences} sentences, {s.tokens} tokens in {s.wall_seconds:.1f}s")
-    for f in s.failures:
-        print("FAILED", *f, file=sys.stderr)
+    s.print()
     return 0
 
 
