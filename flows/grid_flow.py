@@ -67,7 +67,7 @@ def _spark(p: GridParams):
 def plan_task(p: GridParams) -> tuple[list[Cell], dict]:
     from jobs.train_grid import plan_grid
 
-    return plan_grid(p.grid, p.out)
+    return plan_grid(p.grid, p.out, spark=_spark(p))
 
 
 @task(name="grid-train", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)

@@ -32,6 +32,7 @@ from schemas import CELL_FAILURES, CORPUS_COUNTS, TOKEN_COUNTS, conform
 from schemas.languages import script_of
 from tokenizers_registry.base import ConfigError
 from tokenizers_registry.registry import Registry, TokenizerSpec, load_tokenizer
+from tokenizers_registry.store import normalize_root
 
 BATCH = 1000  # sentences per encode call: bounds memory, keeps library threads busy
 
@@ -206,7 +207,7 @@ def encode(spark, out, corpus: str, tokenizers: list[str] | None = None, languag
     """Encode every missing cell of corpus × tokenizers on Spark and return what was done."""
     t0 = time.perf_counter()
     out = Path(out).resolve()
-    reg_root = Path(registry_root or registry_dir(out)).resolve()
+    reg_root = normalize_root(registry_root or registry_dir(out))
     specs = Registry(reg_root).select(tokenizers)
     if not specs:
         raise ConfigError(f"no tokenizers registered under {reg_root}")

@@ -39,6 +39,7 @@ from schemas.grid import (
     GRID_TESTS,
 )
 from schemas.languages import script_of
+from tokenizers_registry.store import normalize_root
 
 AXES = ("lang", "algorithm", "pre_tokenizer", "vocab_size", "transition_vocab", "train_bytes", "byte_budget")
 FIT_KEY = ("algorithm", "pre_tokenizer", "train_bytes", "transition_frac")
@@ -80,7 +81,7 @@ def compute_ctc(spark, out, grid: str, cell_ids: list[str], manifest: dict, *, r
     from jobs.train_grid import SUMMARY_SCHEMA
 
     out = str(Path(out).resolve())
-    reg = str(Path(registry_root or registry_dir(out)).resolve())
+    reg = normalize_root(registry_root or registry_dir(out))
     rows = [r for r in read_cells(out, cell_ids).to_pylist() if r["status"] == "ok"]
     todo = [r for r in rows if not ctc_path(out, r["cell_id"], manifest[r["lang"]]["eval_version"]).is_file()]
 

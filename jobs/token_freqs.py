@@ -33,6 +33,7 @@ from schemas import conform
 from schemas.trim import TOKEN_FREQS
 from tokenizers_registry.base import ConfigError, Tokenizer
 from tokenizers_registry.registry import Registry, load_tokenizer
+from tokenizers_registry.store import normalize_root
 
 BATCH = 1000  # sentences per encode call
 
@@ -114,7 +115,7 @@ def token_freqs(spark, out, corpus: str, tokenizers: list[str] | None = None, la
 
     t0 = time.perf_counter()
     out = Path(out).resolve()
-    reg_root = Path(registry_root or registry_dir(out)).resolve()
+    reg_root = normalize_root(registry_root or registry_dir(out))
     specs = Registry(reg_root).select(tokenizers)
     if not specs:
         raise ConfigError(f"no tokenizers registered under {reg_root}")

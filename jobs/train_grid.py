@@ -1,7 +1,7 @@
 """Training job of a tokenizer grid: one Spark task per tokenizer.
 
-The driver writes one training sample and one evaluation text per language
-(`prepare_samples`), plans the cells (`jobs.grid_spec.plan`) and runs every cell
+One Spark task per language writes its training sample and evaluation text
+(`prepare_samples`), the driver plans the cells (`jobs.grid_spec.plan`) and runs every cell
 without a result as its own Spark task. A task reads only its language's sample,
 trains with the library's trainer, checks the vocabulary size it reached, puts the
 artifact into the registry's content-addressed store and writes its cell row
@@ -35,7 +35,14 @@ from schemas import conform
 from schemas.grid import GRID_CELLS
 from schemas.languages import try_normalize_lang
 from tokenizers_registry.base import ConfigError
-from tokenizers_registry.registry import Registry, TokenizerSpec, sha256_file, tokenizer_id_for
+from tokenizers_registry.registry import (
+    Registry,
+    TokenizerSpec,
+    artifact_relpath,
+    sha256_file,
+    tokenizer_id_for,
+)
+from tokenizers_registry.store import Store, normalize_root
 from tokenizers_registry.training import ALGORITHMS
 
 # UDHR names some languages by their individual code where FLORES uses the macrolanguage.
@@ -66,7 +73,7 @@ def sample_file(out, grid: str, lang: str, kind: str) -> Path:
     return samples_dir(out, grid) / f"lang={lang}" / f"{kind}.parquet"
 
 
-# -- samples (driver) -------------------------------------------------------------------
+# -- samples -------------------------------------------------------------------
 def _version(texts: list[str]) -> str:
     h = hashlib.sha256()
     for t in texts:
@@ -133,53 +140,76 @@ def read_source(src: Source, languages: list[str], *, with_ids: bool = False) ->
     raise ConfigError(f"unknown source kind {src.kind!r}")
 
 
-def _parallel_bytes(spec: GridSpec, evals: dict[str, list]) -> tuple[dict[str, int], str]:
-    """Bytes per language over the sentences every language has, from the first FLORES
-    training source (parallel and disjoint from evaluation), else from the evaluation text."""
-    src = next((s for s in spec.data.train if s.kind == "flores"), None)
-    rows = read_source(src, list(spec.languages), with_ids=True) if src else evals
-    basis = f"{src.kind}:{','.join(src.splits) or 'all'}" if src else "eval"
-    common = None
-    for lang in spec.languages:
-        ids = {i for i, _ in rows.get(lang, [])}
-        common = ids if common is None else common & ids
-    return {lang: sum(len(t.encode("utf-8")) for i, t in rows.get(lang, []) if i in common)
-            for lang in spec.languages}, basis
+def _parallel_source(spec: GridSpec) -> Source | None:
+    """The first FLORES training source: parallel and disjoint from evaluation."""
+    return next((s for s in spec.data.train if s.kind == "flores"), None)
 
 
-def prepare_samples(spec: GridSpec, out) -> dict[str, dict]:
+def prepare_language(spec: GridSpec, lang: str, out) -> dict:
+    """Write one language's training sample and evaluation text; return its manifest entry.
+
+    Reads only this language from every source, so one task needs one language's
+    text in memory. Training lines identical to an evaluation line are dropped, so
+    the two never overlap. `_parallel` ({sentence id: bytes}) feeds the byte premium.
+    """
+    evals = read_source(spec.data.eval, [lang], with_ids=True).get(lang) or []
+    if not evals:
+        raise ConfigError(f"no evaluation text for {lang} in {spec.data.eval.path}")
+    raw: list[str] = []
+    for src in spec.data.train:
+        raw.extend(read_source(src, [lang]).get(lang, []))
+    eval_texts = {t for _, t in evals}
+    train = [t for t in raw if t not in eval_texts]
+    ev = pa.table({"sentence_id": pa.array([i for i, _ in evals], pa.string()),
+                   "text": pa.array([t for _, t in evals], pa.string())})
+    write_parquet_atomic(pa.table({"text": pa.array(train, pa.string())}), sample_file(out, spec.name, lang, "train"))
+    write_parquet_atomic(ev, sample_file(out, spec.name, lang, "eval"))
+    src = _parallel_source(spec)
+    parallel = read_source(src, [lang], with_ids=True).get(lang, []) if src else evals
+    return {"version": _version(train), "eval_version": _version(ev["text"].to_pylist()),
+            "train_bytes": sum(len(t.encode("utf-8")) for t in train), "n_train_lines": len(train),
+            "n_eval": ev.num_rows, "n_dropped_overlap": len(raw) - len(train),
+            "_parallel": {i: len(t.encode("utf-8")) for i, t in parallel}}
+
+
+PREPARED_SCHEMA = pa.schema([("lang", pa.string()), ("entry", pa.string()), ("error", pa.string())])
+
+
+def prepare_samples(spec: GridSpec, out, spark=None) -> dict[str, dict]:
     """Write each language's training sample and evaluation text; return the manifest.
 
-    Training lines identical to an evaluation line are dropped, so the two never overlap.
+    With `spark`, every language is prepared by its own Spark task (`prepare_language`),
+    so hundreds of MB per language never pass through the driver; without, in a loop.
     Manifest per language: version, eval_version, byte_premium (None unless the spec
     scales budgets), train_bytes, n_train_lines, n_eval, n_dropped_overlap.
     """
     langs = list(spec.languages)
-    evals = read_source(spec.data.eval, langs, with_ids=True)
-    missing = [lang for lang in langs if not evals.get(lang)]
-    if missing:
-        raise ConfigError(f"no evaluation text for {missing} in {spec.data.eval.path}")
-    trains: dict[str, list[str]] = {lang: [] for lang in langs}
-    for src in spec.data.train:
-        for lang, texts in read_source(src, langs).items():
-            trains[lang].extend(texts)
-    premium_bytes, basis = _parallel_bytes(spec, evals)
-    ref = premium_bytes.get(spec.reference_lang) or 0
+    out = str(Path(out).resolve())
+    if spark is None:
+        entries = {lang: prepare_language(spec, lang, out) for lang in langs}
+    else:
+        def fn(lang: str) -> dict:
+            try:
+                return {"lang": lang, "entry": json.dumps(prepare_language(spec, lang, out)), "error": None}
+            except ConfigError as e:  # re-raised on the driver with its message intact
+                return {"lang": lang, "entry": None, "error": str(e)}
+
+        rows = run_on_spark(spark, langs, fn, PREPARED_SCHEMA)
+        errors = [r["error"] for r in rows if r["error"]]
+        if errors:
+            raise ConfigError("; ".join(errors))
+        entries = {r["lang"]: json.loads(r["entry"]) for r in rows}
+    src = _parallel_source(spec)
+    basis = f"{src.kind}:{','.join(src.splits) or 'all'}" if src else "eval"
+    parallel = {lang: entries[lang].pop("_parallel") for lang in langs}
+    common = set.intersection(*(set(p) for p in parallel.values())) if parallel else set()
+    size = {lang: sum(b for i, b in parallel[lang].items() if i in common) for lang in langs}
+    ref = size.get(spec.reference_lang) or 0
     manifest = {}
     for lang in langs:
-        eval_texts = {t for _, t in evals[lang]}
-        train = [t for t in trains[lang] if t not in eval_texts]
-        ev = pa.table({"sentence_id": pa.array([i for i, _ in evals[lang]], pa.string()),
-                       "text": pa.array([t for _, t in evals[lang]], pa.string())})
-        write_parquet_atomic(pa.table({"text": pa.array(train, pa.string())}), sample_file(out, spec.name, lang, "train"))
-        write_parquet_atomic(ev, sample_file(out, spec.name, lang, "eval"))
-        premium = premium_bytes[lang] / ref if ref and premium_bytes[lang] else None
-        manifest[lang] = {
-            "version": _version(train), "eval_version": _version(ev["text"].to_pylist()),
-            "byte_premium": premium if spec.scale_by_byte_premium else None, "byte_premium_measured": premium,
-            "byte_premium_basis": basis, "train_bytes": sum(len(t.encode("utf-8")) for t in train),
-            "n_train_lines": len(train), "n_eval": ev.num_rows, "n_dropped_overlap": len(trains[lang]) - len(train),
-        }
+        premium = size[lang] / ref if ref and size[lang] else None
+        manifest[lang] = {**entries[lang], "byte_premium": premium if spec.scale_by_byte_premium else None,
+                          "byte_premium_measured": premium, "byte_premium_basis": basis}
     from jobs.corpus_store import write_json_atomic
 
     write_json_atomic(manifest, samples_dir(out, spec.name) / "samples.json")
@@ -193,9 +223,10 @@ def read_manifest(out, grid: str) -> dict[str, dict]:
     return json.loads(p.read_text(encoding="utf-8"))
 
 
-def plan_grid(spec: GridSpec, out, extra_cells: list[Cell] | None = None) -> tuple[list[Cell], dict]:
-    """Prepare samples and plan the grid's cells (plus `extra_cells`, e.g. a second pass)."""
-    manifest = prepare_samples(spec, out)
+def plan_grid(spec: GridSpec, out, extra_cells: list[Cell] | None = None, spark=None) -> tuple[list[Cell], dict]:
+    """Prepare samples (on `spark` when given) and plan the grid's cells (plus `extra_cells`,
+    e.g. a second pass)."""
+    manifest = prepare_samples(spec, out, spark)
     return plan([*expand(spec), *(extra_cells or [])], manifest), manifest
 
 
@@ -212,16 +243,12 @@ def take_budget(texts: list[str], budget: int) -> tuple[list[str], int]:
 
 
 def store_artifact(root, path: Path) -> tuple[str, str]:
-    """Copy `path` into the registry's content-addressed store; returns (relative uri, sha256).
-    Same layout as `Registry.add`, so registering it later copies nothing."""
+    """Copy `path` into the registry's content-addressed store (a directory or fsspec URL);
+    returns (relative uri, sha256). Same layout as `Registry.add`, so registering it later
+    copies nothing."""
     sha = sha256_file(path)
-    rel = f"artifacts/{sha[:2]}/{sha}/{path.name}"
-    dest = Path(root) / rel
-    if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, dest)
+    rel = artifact_relpath(sha, path.name)
+    Store(root).put_file(path, rel)
     return rel, sha
 
 
@@ -406,7 +433,7 @@ def train_cells(spark, out, spec: GridSpec, cells: list[Cell], *, registry_root=
     tasks (0: one wave); `progress(summary)` is called after each wave."""
     t0 = time.perf_counter()
     out = str(Path(out).resolve())
-    reg_root = str(Path(registry_root or registry_dir(out)).resolve())
+    reg_root = normalize_root(registry_root or registry_dir(out))
     todo = cells_todo(out, cells, retry_failed)
     s = TrainSummary(planned=len({c.cell_id for c in cells}))
     s.skipped = s.planned - len(todo)
@@ -444,8 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     spec = load_spec(a.spec)
     from jobs.spark import build_spark
 
-    cells, _ = plan_grid(spec, a.out)
-    s = train_cells(build_spark("tokatlas-train-grid"), a.out, spec, cells, registry_root=a.registry_root,
+    spark = build_spark("tokatlas-train-grid")
+    cells, _ = plan_grid(spec, a.out, spark=spark)
+    s = train_cells(spark, a.out, spec, cells, registry_root=a.registry_root,
                     retry_failed=a.retry_failed)
     st = grid_status(a.out, cells)
     print(f"grid {spec.name}: {s.planned} cells, {s.skipped} already had a result, {s.trained} trained, "

@@ -162,3 +162,28 @@ def test_byte_premium_scales_budgets(tmp_path):
     budgets = {c.lang: c.byte_budget for c in plan(expand(spec), manifest) if c.vocab_size == 400
                and c.algorithm == "hf-bpe"}
     assert budgets == {"eng_Latn": 30000, "rus_Cyrl": round(30000 * manifest["rus_Cyrl"]["byte_premium"])}
+
+
+def test_samples_prepared_on_spark_equal_the_driver_loop(spark, tmp_path):
+    """One Spark task per language writes the same samples and manifest as the loop."""
+    from jobs.train_grid import prepare_samples
+
+    spec = _spec(languages=("eng_Latn", "fin_Latn", "rus_Cyrl"))
+    loop = prepare_samples(spec, tmp_path / "loop")
+    on_spark = prepare_samples(spec, tmp_path / "spark", spark)
+    assert on_spark == loop
+    for lang in spec.languages:
+        for kind in ("train", "eval"):
+            a = pq.read_table(sample_file(tmp_path / "loop", spec.name, lang, kind))
+            b = pq.read_table(sample_file(tmp_path / "spark", spec.name, lang, kind))
+            assert a.equals(b) and a.num_rows > 0
+    assert loop["rus_Cyrl"]["byte_premium_measured"] > 1.5
+
+
+def test_a_language_without_evaluation_text_fails_on_spark_with_its_name(spark, tmp_path):
+    from jobs.train_grid import prepare_samples
+    from tokenizers_registry.base import ConfigError
+
+    spec = _spec(languages=("eng_Latn", "xyz_Latn"))
+    with pytest.raises(ConfigError, match="no evaluation text for xyz_Latn"):
+        prepare_samples(spec, tmp_path, spark)

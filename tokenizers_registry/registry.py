@@ -12,19 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from schemas import TOKENIZERS, conform, validate
 from tokenizers_registry.base import ConfigError, Tokenizer, TokenizerFileError
 from tokenizers_registry.formats import FORMATS, load_format, sniff_format
+from tokenizers_registry.store import Store, is_url, resolve_under  # noqa: F401  (resolve_under: public)
 
 REGISTRY_FILE = "tokenizers.parquet"
 
@@ -67,40 +65,32 @@ def canonical_params(params: dict | None) -> str:
     return json.dumps(params or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def artifact_relpath(sha256: str, file_name: str) -> str:
+    """Content-addressed place of an artifact under a registry root."""
+    return f"artifacts/{sha256[:2]}/{sha256}/{file_name}"
+
+
 def tokenizer_id_for(sha256: str, fmt: str, params: dict | None) -> str:
     """Stable id: the artifact's content plus every loader parameter that changes output."""
     payload = f"{sha256}\n{fmt}\n{canonical_params(params)}".encode()
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
-def resolve_under(root: str | Path, relative: str) -> Path:
-    """`root/relative`, refusing anything that escapes `root` (.., absolute paths, symlinks out)."""
-    root_p = Path(root).resolve()
-    rel = Path(relative)
-    if rel.is_absolute():
-        raise TokenizerFileError(f"artifact path {relative!r} is absolute; it must be relative to {root_p}")
-    target = (root_p / rel).resolve()
-    if target != root_p and root_p not in target.parents:
-        raise TokenizerFileError(f"artifact path {relative!r} escapes the registry root {root_p}")
-    return target
-
-
 class Registry:
-    """Tokenizer specs and artifacts under one root directory."""
+    """Tokenizer specs and artifacts under one root: a directory or an fsspec URL."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root)
+        self.root = root if is_url(root) else Path(root)
+        self.store = Store(root)
 
     # -- reading -------------------------------------------------------------------
     @property
     def table_path(self) -> Path:
-        return self.root / REGISTRY_FILE
+        return self.root / REGISTRY_FILE if isinstance(self.root, Path) else f"{self.root}/{REGISTRY_FILE}"
 
     def specs(self) -> list[TokenizerSpec]:
-        if not self.table_path.exists():
-            return []
-        table = pq.read_table(self.table_path)
-        return [TokenizerSpec(**row) for row in table.to_pylist()]
+        table = self.store.read_table(REGISTRY_FILE)
+        return [] if table is None else [TokenizerSpec(**row) for row in table.to_pylist()]
 
     def get(self, name_or_id: str) -> TokenizerSpec:
         """A spec by name or id; the error lists what exists."""
@@ -118,7 +108,8 @@ class Registry:
         return [self.get(n) for n in names]
 
     def artifact_path(self, spec: TokenizerSpec) -> Path:
-        return resolve_under(self.root, spec.artifact_uri)
+        """A local file with the artifact (downloaded and verified once for a remote root)."""
+        return self.store.local_path(spec.artifact_uri, spec.sha256)
 
     # -- writing -------------------------------------------------------------------
     def add(
@@ -153,13 +144,8 @@ class Registry:
         if clash:
             raise ConfigError(f"name {name!r} is already used by tokenizer {clash[0].tokenizer_id}; choose another name")
         tok = load_format(fmt, path, params or {})  # fails here, naming the file, if corrupt
-        rel = f"artifacts/{sha[:2]}/{sha}/{path.name}"
-        dest = self.root / rel
-        if not dest.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(dest.name + ".tmp")
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, dest)
+        rel = artifact_relpath(sha, path.name)
+        self.store.put_file(path, rel)
         spec = TokenizerSpec(
             tokenizer_id=tid,
             name=name,
@@ -216,13 +202,9 @@ class Registry:
 
     def _write(self, specs: list[TokenizerSpec]) -> None:
         """Atomically replace the registry table."""
-        self.root.mkdir(parents=True, exist_ok=True)
         table = conform(pa.Table.from_pylist([s.to_row() for s in specs]), TOKENIZERS)
         validate(table, TOKENIZERS)
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".parquet.tmp")
-        os.close(fd)
-        pq.write_table(table, tmp)
-        os.replace(tmp, self.table_path)
+        self.store.write_table(table, REGISTRY_FILE)
 
 
 # -- loading, once per worker --------------------------------------------------------
@@ -241,7 +223,7 @@ def load_tokenizer(spec: TokenizerSpec | dict, root: str | Path, *, verify: bool
     if hit is not None:
         _CACHE.move_to_end(spec.tokenizer_id)
         return hit
-    path = resolve_under(root, spec.artifact_uri)
+    path = Store(root).local_path(spec.artifact_uri, spec.sha256)
     if not path.is_file():
         raise TokenizerFileError(f"{path}: artifact of tokenizer {spec.name!r} is missing")
     if verify:
