@@ -28,6 +28,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from jobs.grid_spec import Cell, GridSpec, expand, load_spec, plan, transition_vocab  # noqa: E402
 from jobs.layout import registry_dir, report_dir  # noqa: E402
 from tokenizers_registry.base import ConfigError  # noqa: E402
+from tokenizers_registry.store import normalize_root  # noqa: E402
 
 
 @dataclass
@@ -51,7 +52,7 @@ class GridParams:
             raise ConfigError("wave_size must be >= 0")
         if self.second_pass is None:
             self.second_pass = self.grid.analysis.second_pass
-        self.registry_root = str(Path(self.registry_root or registry_dir(self.out)))
+        self.registry_root = normalize_root(self.registry_root or registry_dir(self.out))
         return self
 
 
