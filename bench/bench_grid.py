@@ -31,13 +31,13 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")  # as in the Spark tasks: one co
 SHARED = Path(os.environ.get("TOKATLAS_SHARED", ROOT.parent / "shared")) / "data"
 
 
-def grid(bytes_: int):
+def grid(bytes_: int, vocab_sizes=(1000, 2000), algorithms=("hf-bpe", "sp-bpe", "sp-unigram", "superbpe")):
     from jobs.grid_spec import AnalysisSpec, DataSpec, GridSpec, Source, check_spec
 
     flores = str(SHARED / "flores200" / "flores200_dev_devtest.parquet")
     return check_spec(GridSpec(
         name="bench", languages=("eng_Latn", "deu_Latn", "fin_Latn", "tur_Latn"),
-        algorithms=("hf-bpe", "sp-bpe", "sp-unigram", "superbpe"), vocab_sizes=(1000, 2000), train_bytes=(bytes_,),
+        algorithms=tuple(algorithms), vocab_sizes=tuple(vocab_sizes), train_bytes=(bytes_,),
         data=DataSpec(train=(Source("flores", flores, ("dev",)),), eval=Source("flores", flores, ("devtest",))),
         analysis=AnalysisSpec()))
 
@@ -81,14 +81,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--masters", default="local[1],local[2]")
     p.add_argument("--bytes", type=int, default=150_000, help="training bytes per tokenizer (FLORES dev holds ~130-170 kB)")
+    p.add_argument("--vocab-sizes", default="1000,2000", help="longer trainings (larger V) shrink the fixed overhead's share")
+    p.add_argument("--algorithms", default="hf-bpe,sp-bpe,sp-unigram,superbpe")
     a = p.parse_args(argv)
     from jobs.train_grid import plan_grid
 
-    spec = grid(a.bytes)
+    spec = grid(a.bytes, [int(v) for v in a.vocab_sizes.split(",")], a.algorithms.split(","))
     work = Path(tempfile.mkdtemp(prefix="bench-grid-"))
     try:
         cells, _ = plan_grid(spec, work / "loop-out")
-        print(f"grid: {len(cells)} tokenizers (4 languages x hf-bpe, sp-bpe, sp-unigram, superbpe x V 1000, 2000), "
+        print(f"grid: {len(cells)} tokenizers (4 languages x {a.algorithms} x V {a.vocab_sizes}), "
               f"{a.bytes} training bytes each; {os.cpu_count()} cores")
         base = direct_loop(work / "loop-out", spec, cells)
         base_rate = base["n"] / base["wall"] * 60
