@@ -2,6 +2,7 @@
 
     <out>/corpus/corpus=<c>/lang=<l>/part-0.parquet    one file per language, sorted by (split, sentence_id)
     <out>/corpus/corpus=<c>/_versions.json            {lang: {"version": …, "n_sentences": …}}
+    <out>/corpus/corpus=<c>/_ingest.json              source fingerprint and summary of the last ingest
     <out>/rejects/corpus=<c>/part-0.parquet            quarantined rows
 
 Plain pyarrow, no Spark: the encode job calls these on executors. A language's
@@ -66,6 +67,19 @@ def write_json_atomic(obj, path: Path) -> Path:
 def write_versions(out, corpus: str, versions: dict[str, dict]) -> Path:
     """Write `_versions.json` ({lang: {"version", "n_sentences"}}) atomically."""
     return write_json_atomic({k: versions[k] for k in sorted(versions)}, versions_file(out, corpus))
+
+
+def ingest_record_file(out, corpus: str) -> Path:
+    return corpus_dir(out, corpus) / "_ingest.json"
+
+
+def write_ingest_record(out, corpus: str, record: dict) -> Path:
+    return write_json_atomic(record, ingest_record_file(out, corpus))
+
+
+def read_ingest_record(out, corpus: str) -> dict | None:
+    path = ingest_record_file(out, corpus)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def read_corpus_manifest(out, corpus: str) -> dict[str, dict]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import hashlib
+import json
 import re
 import shutil
 import time
@@ -603,19 +605,60 @@ class IngestSummary:
     removed_languages: list = field(default_factory=list)  # stale folders of an earlier ingest
     report: list = field(default_factory=list)  # alignment report rows (dicts)
     seconds: float = 0.0
+    skipped: bool = False  # the source was unchanged since the last ingest: nothing was read
+    fingerprint: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+INGEST_FORMAT = 1  # bump when validation or the written layout changes: old fingerprints then miss
+
+
+def source_fingerprint(cfg: IngestConfig) -> str:
+    """Hash of the source files (path, size, mtime) and every ingest parameter.
+
+    Like make, a file counts as changed when its size or modification time does;
+    the corpus versions (content hashes) still decide which counts go stale.
+    """
+    root = cfg.path if cfg.path is not None else readers.django_root()
+    root = Path(root).resolve()
+    files = [root] if root.is_file() else sorted(
+        f for f in root.rglob("*") if f.is_file() and not any(p.startswith(".") for p in f.relative_to(root).parts))
+    h = hashlib.sha256(json.dumps({
+        "format": INGEST_FORMAT, "kind": cfg.source_kind, "root": str(root), "corpus": cfg.corpus,
+        "languages": cfg.languages, "min_language_coverage": cfg.min_language_coverage,
+        "options": asdict(cfg.options)}, sort_keys=True).encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(root) if f != root else f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _unchanged(cfg: IngestConfig, fingerprint: str) -> IngestSummary | None:
+    """The previous ingest's summary when its fingerprint matches and its files are all there."""
+    rec = corpus_store.read_ingest_record(cfg.out, cfg.corpus)
+    if not rec or rec.get("fingerprint") != fingerprint:
+        return None
+    versions = corpus_store.read_corpus_versions(cfg.out, cfg.corpus)
+    summary = rec.get("summary") or {}
+    if versions != summary.get("corpus_versions") or not all(
+            corpus_store.language_file(cfg.out, cfg.corpus, lang).is_file() for lang in versions):
+        return None
+    return IngestSummary(**{k: v for k, v in summary.items() if k in IngestSummary.__dataclass_fields__})
+
+
 def ingest(spark, source_kind: str, path, corpus_name: str | None, out, languages=None, *,
            min_language_coverage: float = DEFAULT_MIN_LANGUAGE_COVERAGE, lang_col: str = "lang",
            id_col: str = "id", text_col: str = "text", split_col: str | None = None,
-           min_catalog_coverage: float = 0.95, revision: str | None = None) -> IngestSummary:
+           min_catalog_coverage: float = 0.95, revision: str | None = None, force: bool = False) -> IngestSummary:
     """Read, validate and write one corpus; the written corpus replaces any earlier ingest of it.
 
     Raises ConfigError (before any Spark job) for bad parameters. With `languages`,
     only those languages are read (unknown-language rows are then out of scope too).
+    When the source files and parameters are unchanged since the last ingest (see
+    `source_fingerprint`), nothing is read and the previous summary is returned with
+    `skipped=True`; `force` ingests anyway.
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -632,6 +675,10 @@ def ingest(spark, source_kind: str, path, corpus_name: str | None, out, language
         if cfg.languages:
             _check_present(cfg.languages, cfg.available, f"FLORES+ at {cfg.path}")
 
+    fingerprint = source_fingerprint(cfg)
+    if not force and (prev := _unchanged(cfg, fingerprint)) is not None:
+        prev.skipped, prev.seconds = True, time.perf_counter() - t0
+        return prev
     raw = read_source(spark, cfg)
     labels = _labels_read(cfg)
     cached = raw.persist(StorageLevel.MEMORY_AND_DISK) if labels is None else None  # scanned twice
@@ -671,6 +718,8 @@ def ingest(spark, source_kind: str, path, corpus_name: str | None, out, language
     corpus_store.write_versions(cfg.out, cfg.corpus, written)  # last: readers key on it
     s.removed_languages = _remove_stale_languages(cfg.out, cfg.corpus, set(written))
     s.seconds = time.perf_counter() - t0
+    s.fingerprint = fingerprint
+    corpus_store.write_ingest_record(cfg.out, cfg.corpus, {"fingerprint": fingerprint, "summary": s.to_dict()})
     return s
 
 
@@ -692,6 +741,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-catalog-coverage", type=float, default=0.95,
                    help="django: share of the messages a catalog must translate to be selected (default 0.95)")
     p.add_argument("--revision", help="flores-plus-hub: dataset revision")
+    p.add_argument("--force", action="store_true", help="ingest even if the source is unchanged since the last ingest")
     return p
 
 
@@ -706,7 +756,9 @@ def main(argv: list[str] | None = None) -> int:
     s = ingest(spark, a.source, a.path, a.corpus, a.out, csv_list(a.languages),
                min_language_coverage=a.min_language_coverage, lang_col=a.lang_column, id_col=a.id_column,
                text_col=a.text_column, split_col=a.split_column, min_catalog_coverage=a.min_catalog_coverage,
-               revision=a.revision)
+               revision=a.revision, force=a.force)
+    if s.skipped:
+        print(f"corpus {s.corpus}: source unchanged since the last ingest (fingerprint {s.fingerprint}); nothing read")
     print(f"corpus {s.corpus}: {s.rows_in} rows in, {s.rows_kept} kept in {len(s.languages)} languages, "
           f"{s.rows_rejected} quarantined {s.rejects_by_reason or ''} ({s.seconds:.1f}s)")
     if s.languages_quarantined:

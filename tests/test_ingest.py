@@ -195,6 +195,38 @@ def test_reingest_idempotent_and_versioned(spark, tmp_path, monkeypatch):
     assert manifest == {k: {"version": new[k], "n_sentences": 12} for k in new}
 
 
+
+def test_unchanged_source_is_not_read_again(spark, tmp_path):
+    """Same files and parameters: no Spark job, the previous summary; a touched file or
+    --force ingests again."""
+    import os
+
+    src, out = tmp_path / "txt", tmp_path / "out"
+    for lang, code in {"eng_Latn": "en", "fra_Latn": "fr"}.items():
+        write_lines(src / f"{code}.txt", flores_lines(lang, 10))
+    first = ingest(spark, "text", src, "txt", out)
+    assert not first.skipped and first.rows_kept == 20
+    sc = spark.sparkContext
+    sc.setJobGroup("tokatlas-test-skip", "second identical ingest")
+    try:
+        again = ingest(spark, "text", src, "txt", out)
+        assert sc.statusTracker().getJobIdsForGroup("tokatlas-test-skip") == []
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    assert again.skipped and again.fingerprint == first.fingerprint
+    assert (again.rows_in, again.rows_kept, again.corpus_versions) == (first.rows_in, 20, first.corpus_versions)
+    assert not ingest(spark, "text", src, "txt", out, languages=["eng_Latn"]).skipped  # other parameters
+    assert not ingest(spark, "text", src, "txt", out).skipped  # back to both languages: ingested again
+    assert ingest(spark, "text", src, "txt", out).skipped
+    assert not ingest(spark, "text", src, "txt", out, force=True).skipped
+    st = (src / "fr.txt").stat()
+    os.utime(src / "fr.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    touched = ingest(spark, "text", src, "txt", out)
+    assert not touched.skipped and touched.corpus_versions == first.corpus_versions  # same text, same versions
+    corpus_store.language_file(out, "txt", "fra_Latn").unlink()  # outputs damaged: the record is not trusted
+    assert not ingest(spark, "text", src, "txt", out).skipped
+    assert corpus_store.language_size(out, "txt", "fra_Latn") == 10
+
 # -- UDHR -------------------------------------------------------------------------------------
 def test_udhr_variants(spark, tmp_path):
     path = shared_path("udhr", "udhr_articles.parquet")
