@@ -1,14 +1,18 @@
 """Benchmark of data mixture inference: pair counting per MB and the lazy LP at scale.
 
     python bench/bench_mixture.py [--lines 300] [--T 1000,10000,30000] [--n 5,30,100] [--tokenizer o200k_base]
+        [--save-counted DIR | --counted DIR] [--lp-max-seconds S] [--continuation K]
 
 Pair counting: seconds and peak RSS per MB of sample for each T (one category, ~1 MB of
 four European FLORES languages), as a ratio to the baseline of pre-tokenizing the same bytes
 (the tokenizer's normaliser + regex, `count_words`) in the same run. LP: for each (T, n), n
 FLORES languages (`--lines` lines of each, counted once at max T), solved by lazy constraint
-generation; printed with the problem sizes (count events, rows of the full LP that were never
+generation (every n includes `code_python`, Python stdlib source of the languages' mean sample
+size); printed with the problem sizes (count events, rows of the full LP that were never
 built, rows used, rounds) and as a ratio to the baseline of one HiGHS solve of the initial row
-set (the first round of the same problem). Peak memory is the process's VmHWM, reset before
+set (the first round of the same problem), with CPU seconds and simplex iterations next to
+wall seconds (the machine is shared, so wall time depends on load) and, for a solve stopped at
+the limit, its certified relative optimality gap. Peak memory is the process's VmHWM, reset before
 each measurement (Linux /proc/self/clear_refs).
 """
 
@@ -24,9 +28,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs.mixture_counts import trajectory_for_texts  # noqa: E402
+from jobs.mixture_counts import cell_dir, trajectory_for_texts, write_trajectory  # noqa: E402
 from jobs.mixture_lp import LazyLP, MixtureProblem, initial_rows, load_problem, solve_mixture  # noqa: E402
-from jobs.mixture_samples import flores_languages, flores_texts  # noqa: E402
+from jobs.mixture_samples import flores_languages, flores_texts, python_stdlib_texts  # noqa: E402
 from tokenizers_registry.merges import load_merges, manifest_entries  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -55,6 +59,8 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-counting", action="store_true")
     ap.add_argument("--counted", help="solve trajectories already counted under this --out of the mixture job "
                                       "(its categories, cut to each T) instead of counting --lines of FLORES")
+    ap.add_argument("--save-counted", help="also write the counted LP trajectories under this dir (for --counted)")
+    ap.add_argument("--continuation", type=int, default=0, help="solve_mixture(continuation=K), stride kind")
     a = ap.parse_args(argv)
     Ts = [int(x) for x in a.T.split(",")]
     lp_Ts = [int(x) for x in (a.lp_T or a.T).split(",")]
@@ -85,23 +91,30 @@ def main(argv=None) -> int:
 
     if a.counted:
         full = load_problem(a.counted, ml.name)
-        pick, trajs = full.names, full.trajs
+        # code_python first, so that every n keeps it
+        order = sorted(range(full.n), key=lambda i: full.names[i] != "code_python")
+        pick, trajs = [full.names[i] for i in order], [full.trajs[i] for i in order]
         ns = [n for n in ns if n <= len(pick)]
         print(f"\n## LP: {len(pick)} categories counted under {a.counted} (T={min(t.T for t in trajs)}); "
               f"mean sample {np.mean([t.n_bytes for t in trajs]) / 1e3:.0f} kB")
     else:
         langs = flores_languages(flores)
-        pick = [langs[i] for i in np.linspace(0, len(langs) - 1, max(ns)).astype(int)]
-        print(f"\n## LP: counting {len(pick)} categories x {a.lines} lines at T={max(lp_Ts)}")
+        pick = [langs[i] for i in np.linspace(0, len(langs) - 1, max(ns) - 1).astype(int)]
+        print(f"\n## LP: counting {len(pick)} languages x {a.lines} lines + code_python at T={max(lp_Ts)}")
         t0 = time.time()
         trajs = [trajectory_for_texts(ml, flores_texts(flores, lang)[: a.lines], max(lp_Ts)) for lang in pick]
+        code = python_stdlib_texts(int(np.mean([t.n_bytes for t in trajs])))
+        pick, trajs = ["code_python", *pick], [trajectory_for_texts(ml, code, max(lp_Ts)), *trajs]
+        if a.save_counted:
+            for c, tr in zip(pick, trajs, strict=True):
+                write_trajectory(tr, cell_dir(a.save_counted, ml.name, c), {"tokenizer": ml.name, "category": c})
         print(f"counted in {time.time() - t0:.0f}s; mean sample {np.mean([t.n_bytes for t in trajs]) / 1e3:.0f} kB")
-    print("| T | n | count events | full-LP rows (pairs x steps) | rows used | rounds | status | LP seconds "
-          "| baseline s (1 solve of initial rows) | x baseline | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| T | n | count events | full-LP rows (pairs x steps) | rows used | rounds | status | LP seconds | LP CPU s "
+          "| simplex iterations | baseline s (1 solve of initial rows) | x baseline | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for T in lp_Ts:
         for n in ns:
-            idx = np.linspace(0, len(pick) - 1, n).astype(int)
+            idx = np.r_[0, np.linspace(1, len(pick) - 1, n - 1).astype(int)]
             reset_peak()
             prob = MixtureProblem([pick[i] for i in idx], [trajs[i] for i in idx], T)
             ev = prob.events()
@@ -113,9 +126,12 @@ def main(argv=None) -> int:
             lp.solve()
             base = time.time() - t0
             del lp
-            sol = solve_mixture(prob, max_seconds=a.lp_max_seconds)
+            c0 = time.process_time()
+            sol = solve_mixture(prob, max_seconds=a.lp_max_seconds, continuation=a.continuation)
+            cpu = time.process_time() - c0
             print(f"| {prob.T} | {n} | {n_events} | ≤{full_rows} | {sol.n_constraints} | {sol.n_rounds} | {sol.status} "
-                  f"| {sol.seconds:.1f} | {base:.1f} | {sol.seconds / base:.1f} | {peak_mb():.0f} |", flush=True)
+                  f"| {sol.seconds:.1f} | {cpu:.1f} | {sol.iterations} | {base:.1f} | {sol.seconds / base:.1f} "
+                  f"| {peak_mb():.0f} |", flush=True)
     return 0
 
 

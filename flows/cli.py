@@ -1,11 +1,15 @@
 """`tokatlas` command line: runs the flows and manages the tokenizer registry.
 
+examples (`tokatlas COMMAND --help` for each command's options):
     tokatlas run                                   embedded default (Django catalogs, default tokenizers)
     tokatlas run --corpus-source flores-parquet --corpus-path ../shared/data/flores200/flores200_dev_devtest.parquet \\
                  --tokenizer-manifest ../shared/data/tokenizers/MANIFEST.json --out out/flores
     tokatlas run --config premium.yaml             same parameters from YAML (CLI flags win)
     tokatlas tokenizers add FILE [--name N] [--format F] [--pattern REGEX] --out OUT
     tokatlas tokenizers list|show NAME --out OUT
+    tokatlas status --out OUT [--corpus C] [--tokenizers gpt2,o200k_base]     computed / failed / missing cells
+    tokatlas query "SELECT lang, avg(premium_ctc) FROM premium GROUP BY ALL" --out OUT [--csv F | --parquet F | --json]
+    tokatlas catalog --out OUT [--docs docs/datasets.md]                        dataset catalog (catalog.json)
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from flows.prefect_env import configure_prefect_env
 from jobs.args import csv_list
 from tokenizers_registry.base import ConfigError, TokatlasError
 
-EXTRA_COMMANDS = ("flows.grid_flow", "flows.mixture_flow", "flows.trim_flow")  # modules exposing add_cli(subparsers)
+# Modules exposing add_cli(subparsers), each adding its own command.
+EXTRA_COMMANDS = ("flows.grid_flow", "flows.mixture_flow", "flows.trim_flow", "flows.site_flow", "flows.deployments")
 
 
 def add_run(sub) -> None:
@@ -50,6 +55,12 @@ def add_run(sub) -> None:
                    help="skip continued-word counts (faster encode)")
     p.add_argument("--shard-size", type=int, help="sentences per encode cell (default: whole language)")
     p.add_argument("--spark-master", help="Spark master URL (default local[*] or $TOKATLAS_SPARK_MASTER)")
+    p.add_argument("--spark-launcher", choices=["in-process", "spark-submit"],
+                   help="run Spark steps in this process or each in a spark-submit'ed driver "
+                        "(default in-process or $TOKATLAS_SPARK_LAUNCHER)")
+    p.add_argument("--spark-submit-arg", action="append", dest="spark_submit_args", metavar="ARG",
+                   help="extra spark-submit argument, repeatable, e.g. --spark-submit-arg=--archives "
+                        "--spark-submit-arg=env.tar.gz#env (launcher spark-submit only)")
     p.set_defaults(func=cmd_run)
 
 
@@ -89,12 +100,15 @@ def cmd_run(a) -> int:
         print("  failed:", *f)
     print(f"premium table: {result['report']['premium']}")
     print(f"report:        {result['report']['html']}")
+    print(f"datasets:      {Path(params.out) / 'catalog.json'}  (tokatlas query --list --out {params.out})")
     print(f"done in {result['seconds']:.1f}s")
     return 0
 
 
 def add_tokenizers(sub) -> None:
-    p = sub.add_parser("tokenizers", help="add, list and show registered tokenizers")
+    p = sub.add_parser("tokenizers", help="add, list and show registered tokenizers",
+                       epilog="example: tokatlas tokenizers add-manifest ../shared/data/tokenizers/MANIFEST.json "
+                              "--out out/flores")
     tsub = p.add_subparsers(dest="action", required=True)
     add = tsub.add_parser("add", help="register a tokenizer file",
                           epilog="example: tokatlas tokenizers add ../shared/data/tokenizers/gpt2.tiktoken "
@@ -107,10 +121,13 @@ def add_tokenizers(sub) -> None:
     add.add_argument("--pattern", help="pre-tokenization regex (tiktoken rank files need one)")
     add.add_argument("--sha256", help="expected sha256 of the file")
     add.add_argument("--provenance")
-    man = tsub.add_parser("add-manifest", help="register every tokenizer a MANIFEST.json lists")
+    man = tsub.add_parser("add-manifest", help="register every tokenizer a MANIFEST.json lists",
+                          epilog="example: tokatlas tokenizers add-manifest ../shared/data/tokenizers/MANIFEST.json "
+                                 "--out out/flores")
     man.add_argument("manifest")
-    tsub.add_parser("list", help="list registered tokenizers")
-    show = tsub.add_parser("show", help="show one tokenizer's spec")
+    tsub.add_parser("list", help="list registered tokenizers", epilog="example: tokatlas tokenizers list --out out/flores")
+    show = tsub.add_parser("show", help="show one tokenizer's spec",
+                           epilog="example: tokatlas tokenizers show gpt2 --out out/flores")
     show.add_argument("name")
     for q in (add, man, *tsub.choices.values()):
         if not any(x.dest == "out" for x in q._actions):
@@ -144,12 +161,149 @@ def cmd_tokenizers(a) -> int:
     return 0
 
 
+def add_status(sub) -> None:
+    p = sub.add_parser("status", help="computed / failed / missing encode cells of a corpus x registry",
+                       description="For an ingested corpus and the registered tokenizers (or those named), count the "
+                                   "(tokenizer, language) cells whose token counts are computed, failed (a "
+                                   "cell_failures row) or missing, per tokenizer and in total. Reads files only: "
+                                   "no Spark, no Prefect.",
+                       epilog="examples:\n  tokatlas status --out out/flores\n"
+                              "  tokatlas status --out out/flores --corpus flores200 --tokenizers gpt2,o200k_base --json",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="tokatlas-out", help="output root")
+    p.add_argument("--corpus", help="ingested corpus name (default: the only one under --out)")
+    p.add_argument("--tokenizers", help="comma-separated registry names or ids (default: all registered)")
+    p.add_argument("--languages", help="comma-separated iso639_3_Script codes (default: all of the corpus)")
+    p.add_argument("--shard-size", type=int, help="the --shard-size the run used (default: one cell per language)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_status)
+
+
+def cmd_status(a) -> int:
+    from jobs.catalog import encode_status
+
+    s = encode_status(a.out, a.corpus, csv_list(a.tokenizers), csv_list(a.languages), a.shard_size)
+    if a.json:
+        print(json.dumps(s, indent=1))
+        return 0
+    print(f"corpus {s['corpus']} ({s['languages']} languages) x {len(s['tokenizers'])} tokenizers under {a.out}")
+    print(f"{'tokenizer':28}  {'id':16}  {'computed':>8}  {'failed':>6}  {'missing':>7}  {'cells':>5}")
+    for r in s["tokenizers"]:
+        print(f"{r['name']:28}  {r['tokenizer_id']:16}  {r['computed']:>8}  {r['failed']:>6}  {r['missing']:>7}  "
+              f"{r['cells']:>5}")
+    t = s["total"]
+    print(f"{'total':28}  {'':16}  {t['computed']:>8}  {t['failed']:>6}  {t['missing']:>7}  {t['cells']:>5}")
+    for r in s["tokenizers"]:
+        if r["missing_languages"]:
+            langs = r["missing_languages"]
+            print(f"  {r['name']} missing: {', '.join(langs[:12])}{' …' if len(langs) > 12 else ''}")
+    print("premium tables: " + (", ".join(s["premium_tables"]) or "none yet"))
+    return 0
+
+
+def add_query(sub) -> None:
+    p = sub.add_parser("query", help="run DuckDB SQL over every dataset under an output root",
+                       description="Every dataset present under --out is a view named after it (see "
+                                   "docs/datasets.md or `tokatlas query --list`): hive partitions typed as "
+                                   "declared, files of older versions read with missing columns as null.",
+                       epilog="examples:\n"
+                              "  tokatlas query \"SELECT tokenizer_name, lang, premium_ctc FROM premium ORDER BY "
+                              "premium_ctc DESC LIMIT 10\" --out out/flores\n"
+                              "  tokatlas query \"SELECT lang, tokenizer_id, sum(n_tokens) AS tokens FROM token_counts "
+                              "GROUP BY ALL\" --out out/flores --csv tokens.csv\n"
+                              "  tokatlas query --list --out out/flores",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sql", nargs="?", help="the SQL query")
+    p.add_argument("--out", default="tokatlas-out", help="output root")
+    p.add_argument("--list", action="store_true", help="list the views and their columns instead")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--csv", metavar="FILE", help="write the result as CSV")
+    g.add_argument("--parquet", metavar="FILE", help="write the result as Parquet")
+    g.add_argument("--json", action="store_true", help="print the result as JSON lines")
+    p.add_argument("--max-rows", type=int, default=50, help="rows shown in the printed table (default 50)")
+    p.set_defaults(func=cmd_query)
+
+
+def cmd_query(a) -> int:
+    from jobs.query import QueryError, datasets_named, duckdb_connection, query
+
+    con = duckdb_connection(a.out, only=None if a.list else datasets_named(a.sql or ""))
+    if a.list:
+        rows = con.execute("SELECT table_name, string_agg(column_name, ', ' ORDER BY ordinal_position) "
+                           "FROM information_schema.columns WHERE table_schema = 'main' GROUP BY 1 "
+                           "ORDER BY 1").fetchall()
+        for name, cols in rows:
+            print(f"{name}: {cols}")
+        if not rows:
+            print(f"no datasets under {a.out}")
+        return 0
+    if not a.sql:
+        raise QueryError("give a SQL query, e.g. tokatlas query \"SELECT * FROM premium LIMIT 5\", or --list")
+    rel = query(a.out, a.sql, con)
+    if rel is None:
+        return 0
+    table = rel.to_arrow_table()
+    if a.parquet:
+        from jobs.layout import write_parquet_atomic
+
+        write_parquet_atomic(table, a.parquet)
+        print(f"{table.num_rows} rows -> {a.parquet}")
+    elif a.csv:
+        import os
+        import uuid
+
+        import pyarrow.csv as pacsv
+
+        path = Path(a.csv)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        pacsv.write_csv(table, tmp)
+        os.replace(tmp, path)
+        print(f"{table.num_rows} rows -> {a.csv}")
+    elif a.json:
+        for row in table.to_pylist():
+            print(json.dumps(row, default=str, ensure_ascii=False))
+    else:
+        import polars as pl
+
+        with pl.Config(tbl_rows=a.max_rows, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
+            print(pl.from_arrow(table))
+    return 0
+
+
+def add_catalog(sub) -> None:
+    p = sub.add_parser("catalog", help="write the dataset catalog (OUT/catalog.json, docs/datasets.md)",
+                       description="The catalog is generated from schemas/: every dataset's files, partitioning, "
+                                   "key, writer and columns with their meaning; catalog.json adds what is present "
+                                   "under the output root and the last run of each flow.",
+                       epilog="examples:\n  tokatlas catalog --out out/flores\n"
+                              "  tokatlas catalog --docs docs/datasets.md",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", help="output root: write OUT/catalog.json")
+    p.add_argument("--docs", metavar="FILE", help="write the Markdown catalog (docs/datasets.md)")
+    p.set_defaults(func=cmd_catalog)
+
+
+def cmd_catalog(a) -> int:
+    from jobs.catalog import write_docs, write_manifest
+
+    if not a.out and not a.docs:
+        raise ConfigError("give --out OUT (writes OUT/catalog.json) and/or --docs FILE")
+    if a.docs:
+        print(f"wrote {write_docs(a.docs)}")
+    if a.out:
+        print(f"wrote {write_manifest(a.out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tokatlas", description="Measure how tokenizers treat the world's "
                                      "languages.", epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     add_run(sub)
     add_tokenizers(sub)
+    add_status(sub)
+    add_query(sub)
+    add_catalog(sub)
     for mod in EXTRA_COMMANDS:
         try:
             importlib.import_module(mod).add_cli(sub)

@@ -27,6 +27,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from jobs.grid_spec import Cell, GridSpec, expand, load_spec, plan, transition_vocab  # noqa: E402
 from jobs.layout import registry_dir, report_dir  # noqa: E402
+from jobs.run_log import logged_run, mark  # noqa: E402
 from tokenizers_registry.base import ConfigError  # noqa: E402
 from tokenizers_registry.store import normalize_root  # noqa: E402
 
@@ -79,12 +80,18 @@ def train_task(p: GridParams, cells: list[Cell], label: str) -> dict:
     st = grid_status(p.out, cells)
     log.info("%s: %d cells, %d done, %d failed, %d remaining", label, st.planned, st.done, st.failed, st.remaining)
 
+    from jobs.progress import Progress
+
+    bar = Progress(f"{label}: tokenizers trained", st.remaining, log=lambda _: None)  # a bar on a TTY only
+
     def progress(s):
+        bar.update(s.trained, failed=s.failed)
         log.info("%s progress: %d trained, %d failed this run, %d of %d still to train", label, s.trained, s.failed,
                  s.planned - s.skipped - s.trained - s.failed, s.planned - s.skipped)
 
     s = train_cells(_spark(p), p.out, p.grid, cells, registry_root=p.registry_root, retry_failed=p.retry_failed,
                     wave_size=p.wave_size, progress=progress)
+    bar.close()
     st = grid_status(p.out, cells)
     log.info("%s: trained %d, failed %d this run in %.1fs; done %d, failed %d, remaining %d", label, s.trained,
              s.failed, s.wall_seconds, st.done, st.failed, st.remaining)
@@ -144,14 +151,19 @@ def report_task(p: GridParams, tables: dict, status: dict, notes: list[str]) -> 
 
 
 @flow(name="tokenizer-grid", log_prints=True)
+@logged_run("tokenizer-grid")
 def tokenizer_grid(params: GridParams) -> dict:
     """Train a tokenizer grid and analyse its crosslingual inequities."""
     t0 = time.perf_counter()
     p = params.checked()
     log = get_run_logger()
     cells, manifest = plan_task(p)
+    mark("plan", inputs={"grid": p.grid.name, "grid_samples": manifest})
     train = train_task(p, cells, "grid")
+    t = train["train"]
+    mark("train", computed=t["trained"], skipped=t["skipped"], failed=t["failed"])
     ctc = ctc_task(p, cells, manifest)
+    mark("ctc")
     log.info("CTC: %d computed, %d already there, %d failed", ctc["computed"], ctc["skipped"], len(ctc["failed"]))
     second = None
     second_summary = None
@@ -159,16 +171,22 @@ def tokenizer_grid(params: GridParams) -> dict:
         first = analysis_task(p, cells, manifest, None)
         second = second_pass_cells(p, first["_optimal_rows"], manifest)
         second_summary = train_task(p, second, "second pass")
+        t = second_summary["train"]
+        mark("second-pass", computed=t["trained"], skipped=t["skipped"], failed=t["failed"])
         ctc_task(p, second, manifest)
     tables = analysis_task(p, cells, manifest, second)
+    mark("analysis")
     ev = p.grid.data.eval
     sources = ", ".join(f"{s.kind} {Path(s.path).name} {','.join(s.splits)}".strip() for s in p.grid.data.train)
     notes = [f"Training text: {sources}; evaluation text: {ev.kind} {Path(ev.path).name} {','.join(ev.splits)} "
              "(training lines identical to an evaluation line are dropped)."]
     report = report_task(p, tables, train["status"], notes)
+    mark("report")
     md = Path(report["markdown"]).read_text(encoding="utf-8")
     create_markdown_artifact(key=f"grid-{_slug(p.grid.name)}", markdown=md[:200_000],
                              description=f"Tokenizer grid {p.grid.name}")
+    from flows.site_flow import rebuild_site  # the report site over everything under --out
+    rebuild_site(p.out)
     return {"status": train["status"], "train": train["train"], "ctc": ctc,
             "second_pass": second_summary, "report": report, "seconds": time.perf_counter() - t0}
 
@@ -194,7 +212,8 @@ def status_of(spec_path: str, out: str) -> dict:
 def add_cli(subparsers) -> None:
     """Register `tokatlas grid run|status`."""
     p = subparsers.add_parser("grid", help="train tokenizer grids and analyse crosslingual inequity",
-                              description=__doc__.split("\n\n")[0])
+                              description=__doc__.split("\n\n")[0],
+                              epilog="example: tokatlas grid run --spec examples/grid_demo.yaml --out out/grid")
     sub = p.add_subparsers(dest="grid_cmd", required=True)
     run = sub.add_parser("run", help="train the grid's missing tokenizers, measure CTC, write the report",
                          epilog="example: tokatlas grid run --spec examples/grid_demo.yaml --out out/grid")
@@ -205,7 +224,8 @@ def add_cli(subparsers) -> None:
                      help="train the optimal vocabulary sizes and measure their variance (default: as the spec)")
     run.add_argument("--wave-size", type=int, default=0, help="Spark tasks per wave; progress is logged per wave")
     run.add_argument("--spark-master")
-    st = sub.add_parser("status", help="done / failed / remaining cells of a grid")
+    st = sub.add_parser("status", help="done / failed / remaining cells of a grid",
+                        epilog="example: tokatlas grid status --spec examples/grid_demo.yaml --out out/grid --json")
     st.add_argument("--spec", required=True)
     st.add_argument("--json", action="store_true", help="print JSON")
     for q in (run, st):

@@ -16,6 +16,7 @@ CLI (registered by `add_cli`):
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ configure_prefect_env()  # before Prefect reads its settings (start-up timeout o
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
+from jobs.run_log import logged_run, mark  # noqa: E402
 from tokenizers_registry.base import ConfigError  # noqa: E402
 
 DEFAULT_LANGUAGES = [
@@ -51,7 +53,7 @@ class MixtureParams:
     top_k: int = 16
     lp_max_seconds: float | None = None  # stop lazy rounds after this (status then says "not converged")
     lp_T: int | None = None  # merges used by the LP (default: T, the merges counted)
-    reuse_counts: bool = False  # keep trajectories already counted from the same samples with >= T merges
+    reuse_counts: bool = True  # keep trajectories counted from the same sample and tokenizer file with >= T merges
     spark_master: str | None = None
 
     def checked(self) -> MixtureParams:
@@ -92,39 +94,74 @@ def counts_task(p: MixtureParams, samples: dict[str, str]) -> list[dict]:
     return rows
 
 
+def _solve_inputs(p: MixtureParams, tokenizer: str, categories: list[str]) -> str:
+    """Fingerprint of a solve's trajectories (and bootstrap replicates) and LP parameters."""
+    from jobs.fingerprint import files_under, fingerprint
+
+    root = Path(p.out) / "mixture"
+    files = files_under(root / "trajectories" / f"tokenizer={tokenizer}")
+    if p.n_bootstrap and p.bootstrap_unit == "samples":
+        files += [f for b in range(1, p.n_bootstrap + 1)
+                  for f in files_under(root / "bootstrap" / f"replicate={b}" / f"tokenizer={tokenizer}")]
+    return fingerprint({"categories": categories, "T": p.lp_T or p.T, "n_bootstrap": p.n_bootstrap,
+                        "unit": p.bootstrap_unit, "max_seconds": p.lp_max_seconds}, files, root)
+
+
 @task(name="mixture-solve", retries=1, retry_condition_fn=retry_unless_config_error)
 def solve_task(p: MixtureParams, tokenizer: str, merges: dict, samples: dict[str, str]) -> dict:
+    """Solve one tokenizer's LP, or return the previous solution when its inputs are unchanged."""
+    import json
+
+    from jobs.corpus_store import write_json_atomic
     from jobs.layout import write_parquet_atomic
     from jobs.mixture_lp import estimates_table, solve_from_dir
 
+    estimates = Path(p.out) / "mixture" / "estimates" / f"tokenizer={tokenizer}.parquet"
+    record = estimates.with_name(f".{estimates.stem}.solution.json")  # hidden: not part of the dataset
+    fp = _solve_inputs(p, tokenizer, sorted(samples))
+    if estimates.is_file() and record.is_file():
+        prev = json.loads(record.read_text(encoding="utf-8"))
+        if prev.get("fingerprint") == fp:
+            get_run_logger().info("%s: trajectories and LP parameters unchanged, solution reused", tokenizer)
+            return {**prev["result"], "merges": merges, "reused": True}
     sol = solve_from_dir(p.out, tokenizer, categories=sorted(samples), T=p.lp_T or p.T, n_bootstrap=p.n_bootstrap,
                          unit=p.bootstrap_unit, max_seconds=p.lp_max_seconds, log=get_run_logger().info)
     T = sol.T
-    write_parquet_atomic(estimates_table(tokenizer, sol, T),
-                         Path(p.out) / "mixture" / "estimates" / f"tokenizer={tokenizer}.parquet")
-    return {"categories": sol.names, "proportion": sol.proportion.tolist(),
-            "lo": None if sol.lo is None else sol.lo.tolist(), "hi": None if sol.hi is None else sol.hi.tolist(),
-            "status": sol.status, "n_constraints": sol.n_constraints, "n_rounds": sol.n_rounds,
-            "lp_seconds": sol.seconds, "T": T, "merges": merges, "n_bootstrap": sol.n_bootstrap,
-            "bootstrap": sol.bootstrap}
+    write_parquet_atomic(estimates_table(tokenizer, sol, T), estimates)
+    result = {"categories": sol.names, "proportion": sol.proportion.tolist(),
+              "lo": None if sol.lo is None else sol.lo.tolist(), "hi": None if sol.hi is None else sol.hi.tolist(),
+              "status": sol.status, "n_constraints": sol.n_constraints, "n_rounds": sol.n_rounds,
+              "lp_seconds": sol.seconds, "T": T, "n_bootstrap": sol.n_bootstrap, "bootstrap": sol.bootstrap}
+    write_json_atomic({"fingerprint": fp, "result": result}, record)
+    return {**result, "merges": merges, "reused": False}
 
 
 @flow(name="mixture-inference", log_prints=True)
+@logged_run("mixture-inference", MixtureParams)
 def mixture_inference(params: MixtureParams | None = None) -> dict:
     """Infer the training mixture of every BPE tokenizer in the manifest."""
     from jobs.mixture_eval import write_mixture_report
 
     p = (params or MixtureParams()).checked()
     samples = samples_task(p)
+    mark("samples")
     rows = counts_task(p, samples)
+    n = {s: sum(r["status"] == s for r in rows) for s in ("ok", "reused", "failed")}
+    mark("pair-counts", computed=n["ok"], skipped=n["reused"], failed=n["failed"])
     merges = {}
     for r in rows:
         if r["status"] != "failed" and r["replicate"] == 0:
             merges[r["tokenizer"]] = {"n_derived": r["n_derived"], "n_skipped": r["n_skipped"]}
     _add_merge_summaries(p, merges)
     estimates = {t: solve_task(p, t, m, samples) for t, m in merges.items()}
+    reused = sum(bool(e.get("reused")) for e in estimates.values())
+    mark("lp", computed=len(estimates) - reused, skipped=reused)
+    get_run_logger().info("pair counts: %d computed, %d reused, %d failed; LP: %d solved, %d reused",
+                          n["ok"], n["reused"], n["failed"], len(estimates) - reused, reused)
     d = write_mixture_report(p.out, estimates)
     create_markdown_artifact((d / "report.md").read_text(), key="mixture-inference")
+    from flows.site_flow import rebuild_site  # the report site over everything under --out
+    rebuild_site(p.out)
     return {"report": str(d), "estimates": estimates, "params": asdict(p)}
 
 
@@ -165,6 +202,7 @@ def trials_task(p: ControlledParams) -> list[dict]:
 
 
 @flow(name="mixture-controlled", log_prints=True)
+@logged_run("mixture-controlled", ControlledParams)
 def mixture_controlled(params: ControlledParams | None = None) -> dict:
     """Controlled evaluation: known mixtures, held-out samples, log10 MSE against baselines."""
     import json
@@ -175,6 +213,7 @@ def mixture_controlled(params: ControlledParams | None = None) -> dict:
     if not p.flores or not Path(p.flores).is_file():
         raise ConfigError(f"FLORES Parquet {p.flores!r} not found")
     rows = trials_task(p)
+    mark("trials", computed=len(rows))
     summary = summarize(rows)
     d = Path(p.out) / "reports" / "mixture_eval"
     d.mkdir(parents=True, exist_ok=True)
@@ -211,9 +250,16 @@ def cmd_mixture(a) -> int:
 def add_cli(subparsers) -> None:
     """Register `tokatlas mixture infer|eval`."""
     p = subparsers.add_parser("mixture", help="data mixture inference from BPE merges (Hayase et al. 2024)",
-                              description=__doc__.split("CLI")[0])
+                              description=__doc__.split("CLI")[0],
+                              epilog="example: tokatlas mixture infer --tokenizer-manifest "
+                                     "../shared/data/tokenizers/MANIFEST.json --flores "
+                                     "../shared/data/flores200/flores200_dev_devtest.parquet --T 1000 --out out/mixture")
     sub = p.add_subparsers(dest="mixture_cmd", required=True)
-    inf = sub.add_parser("infer", help="infer the training mixture of real BPE tokenizers")
+    inf = sub.add_parser("infer", help="infer the training mixture of real BPE tokenizers",
+                         epilog="example: tokatlas mixture infer --tokenizer-manifest "
+                                "../shared/data/tokenizers/MANIFEST.json --flores "
+                                "../shared/data/flores200/flores200_dev_devtest.parquet --code-bytes 300000 "
+                                "--T 1000 --out out/mixture")
     inf.add_argument("--tokenizer-manifest", required=True)
     inf.add_argument("--tokenizers", help="comma-separated manifest names (default: every BPE tokenizer)")
     inf.add_argument("--flores", required=True, help="FLORES-200 Parquet (categories = its languages)")
@@ -221,13 +267,17 @@ def add_cli(subparsers) -> None:
     inf.add_argument("--code-bytes", type=int, default=300_000, help="bytes of Python stdlib source (0: no code)")
     inf.add_argument("--T", type=int, default=30_000, help="merges counted")
     inf.add_argument("--lp-T", type=int, help="merges used by the LP (default: --T)")
-    inf.add_argument("--reuse-counts", action="store_true",
-                     help="keep trajectories already counted from the same samples with at least T merges")
+    inf.add_argument("--reuse-counts", action=argparse.BooleanOptionalAction, default=True,
+                     help="keep trajectories already counted from the same sample and tokenizer file (sha256) "
+                          "with at least T merges (default; --no-reuse-counts recounts)")
     inf.add_argument("--bootstrap", type=int, default=20, help="bootstrap replicates (0: none)")
     inf.add_argument("--bootstrap-unit", choices=("merges", "samples"), default="merges",
                      help="resample merges (re-converged LP per replicate) or category samples (recount on Spark)")
     inf.add_argument("--lp-max-seconds", type=float, help="time limit of the lazy LP per tokenizer")
-    ev = sub.add_parser("eval", help="controlled evaluation on BPE tokenizers trained on known mixtures")
+    ev = sub.add_parser("eval", help="controlled evaluation on BPE tokenizers trained on known mixtures",
+                        epilog="example: tokatlas mixture eval --flores "
+                               "../shared/data/flores200/flores200_dev_devtest.parquet --n 5,10 --T 300,1000 "
+                               "--trials 5 --out out/mixture")
     ev.add_argument("--flores", required=True)
     ev.add_argument("--n", default="5,10", help="categories per mixture")
     ev.add_argument("--T", default="1000,3000", help="merges used")

@@ -8,7 +8,7 @@ and the encode step resumes where a previous run stopped.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.retries import retry_unless_config_error
 from jobs.layout import registry_dir, report_dir
+from jobs.run_log import logged_run, mark
 from schemas.languages import is_lang_code
 from tokenizers_registry.base import ConfigError
 from tokenizers_registry.registry import Registry
@@ -44,6 +45,10 @@ class PremiumParams:
     word_stats: bool = True
     shard_size: int | None = None
     spark_master: str | None = None
+    # "in-process" (default, or $TOKATLAS_SPARK_LAUNCHER) or "spark-submit": each Spark step then
+    # runs in its own spark-submit'ed driver, with `spark_submit_args` (e.g. --archives, --files).
+    spark_launcher: str | None = None
+    spark_submit_args: list[str] = field(default_factory=list)
 
     def checked(self) -> PremiumParams:
         """Validate without starting Spark; raises ConfigError with a clear message."""
@@ -66,25 +71,27 @@ class PremiumParams:
                 raise ConfigError(f"tokenizer file {f} does not exist")
         if not 0 < self.min_language_coverage <= 1:
             raise ConfigError("min_language_coverage must be in (0, 1]")
+        from jobs.spark import spark_launcher
+
+        self.spark_launcher = spark_launcher(self.spark_launcher)
         self.corpus_name = self.corpus_name or DEFAULT_CORPUS_NAMES.get(self.corpus_source, "corpus")
         return self
 
 
 
 
-def _spark(p: PremiumParams):
-    from jobs.spark import build_spark
+def _run(p: PremiumParams, fn: str, **kwargs):
+    """`fn(spark, **kwargs)` through the configured launcher and master; plain-data result."""
+    from jobs.spark import call_job
 
-    return build_spark("tokatlas-premium", master=p.spark_master)
+    return call_job(fn, kwargs, app_name=f"tokatlas-premium-{fn.rpartition(':')[2]}", master=p.spark_master,
+                        launcher=p.spark_launcher, submit_args=p.spark_submit_args)
 
 
 @task(name="ingest", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def ingest_task(p: PremiumParams) -> dict:
-    from jobs.ingest import ingest
-
-    s = ingest(_spark(p), p.corpus_source, p.corpus_path, p.corpus_name, p.out, languages=p.languages,
-               min_language_coverage=p.min_language_coverage)
-    return s.to_dict() if hasattr(s, "to_dict") else asdict(s)
+    return _run(p, "jobs.ingest:ingest", source_kind=p.corpus_source, path=p.corpus_path, corpus_name=p.corpus_name,
+                out=p.out, languages=p.languages, min_language_coverage=p.min_language_coverage)
 
 
 @task(name="register-tokenizers", retry_condition_fn=retry_unless_config_error)
@@ -106,44 +113,54 @@ def register_task(p: PremiumParams) -> list[str]:
 
 @task(name="encode", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def encode_task(p: PremiumParams, tokenizer_ids: list[str]) -> dict:
-    from jobs.encode import encode
-
-    return encode(_spark(p), p.out, p.corpus_name, tokenizer_ids, p.languages, shard_size=p.shard_size,
-                  word_stats=p.word_stats).to_dict()
+    return _run(p, "jobs.encode:encode", out=p.out, corpus=p.corpus_name, tokenizers=tokenizer_ids,
+                languages=p.languages, shard_size=p.shard_size, word_stats=p.word_stats)
 
 
 @task(name="premium-report", retries=1, retry_condition_fn=retry_unless_config_error)
 def premium_task(p: PremiumParams, tokenizer_ids: list[str]) -> dict:
-    from jobs.premium import write_premium
+    import pyarrow.parquet as pq
+
+    from jobs.corpus_store import read_corpus_versions
     from jobs.premium_report import render_premium_report
 
-    table, path = write_premium(_spark(p), p.out, p.corpus_name, reference_lang=p.reference_lang,
-                                n_bootstrap=p.n_bootstrap, tokenizer_ids=tokenizer_ids)
-    paths = render_premium_report(table, report_dir(p.out, f"premium-{p.corpus_name}"),
+    # Counts of an earlier corpus version stay on disk beside the recomputed ones: use the current.
+    _, path = _run(p, "jobs.premium:write_premium", out=p.out, corpus=p.corpus_name, reference_lang=p.reference_lang,
+                   n_bootstrap=p.n_bootstrap, tokenizer_ids=tokenizer_ids,
+                   corpus_versions=read_corpus_versions(p.out, p.corpus_name))
+    paths = render_premium_report(pq.read_table(path), report_dir(p.out, f"premium-{p.corpus_name}"),
                                   title=f"Token premium on {p.corpus_name} (reference {p.reference_lang})")
     return {"premium": str(path), **{k: str(v) for k, v in paths.items()}}
 
 
 @flow(name="token-premium", log_prints=True)
+@logged_run("token-premium", PremiumParams)
 def token_premium(params: PremiumParams | None = None) -> dict:
     """Measure the token premium of every registered tokenizer on a parallel corpus."""
     t0 = time.perf_counter()
     p = (params or PremiumParams()).checked()
     log = get_run_logger()
     ingest_summary = ingest_task(p)
-    log.info("ingest: %d rows in, %d kept, %d quarantined %s; %d languages (%d quarantined)",
+    log.info("ingest%s: %d rows in, %d kept, %d quarantined %s; %d languages (%d quarantined)",
+             " skipped, source unchanged since the last ingest" if ingest_summary.get("skipped") else "",
              ingest_summary.get("rows_in", 0), ingest_summary.get("rows_kept", 0),
              ingest_summary.get("rows_rejected", 0), ingest_summary.get("rejects_by_reason") or "",
              len(ingest_summary.get("languages") or []), len(ingest_summary.get("languages_quarantined") or []))
+    mark("ingest")
     ids = register_task(p)
+    mark("register", tokenizer_ids=ids)
     log.info("registered %d tokenizers", len(ids))
     enc = encode_task(p, ids)
+    mark("encode", computed=enc["cells_ok"], skipped=enc["cells_skipped"], failed=enc["cells_failed"])
     log.info("encode: %d cells planned, %d already done, %d ok, %d failed",
              enc["cells_planned"], enc["cells_skipped"], enc["cells_ok"], enc["cells_failed"])
     report = premium_task(p, ids)
+    mark("premium-report")
     md = Path(report["markdown"]).read_text(encoding="utf-8")
     create_markdown_artifact(key=f"token-premium-{_slug(p.corpus_name)}", markdown=md,
                              description=f"Token premium on {p.corpus_name}")
+    from flows.site_flow import rebuild_site  # the report site over everything under --out
+    rebuild_site(p.out)
     return {"ingest": ingest_summary, "tokenizers": ids, "encode": enc, "report": report,
             "seconds": time.perf_counter() - t0}
 

@@ -23,6 +23,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows.retries import retry_unless_config_error
+from jobs.run_log import logged_run, mark
 from schemas.languages import is_lang_code
 from tokenizers_registry.base import ConfigError
 
@@ -96,7 +97,10 @@ def ingest_task(p: TrimParams) -> dict:
     from jobs.ingest import ingest
 
     s = ingest(_spark(p), p.corpus_source, p.corpus_path, p.corpus_name, p.out, languages=p.coverage_languages)
-    return {"languages": s.languages, "rows_kept": s.rows_kept, "rows_rejected": s.rows_rejected}
+    if s.skipped:
+        get_run_logger().info("ingest skipped: %s source unchanged since the last ingest", s.corpus)
+    return {"languages": s.languages, "rows_kept": s.rows_kept, "rows_rejected": s.rows_rejected,
+            "skipped": s.skipped}
 
 
 @task(name="register-tokenizer", retry_condition_fn=retry_unless_config_error)
@@ -162,24 +166,33 @@ def report_task(p: TrimParams, coverage: dict, trim: dict) -> dict:
 
 
 @flow(name="vocab-trim", log_prints=True)
+@logged_run("vocab-trim", TrimParams)
 def vocab_trim(params: TrimParams | None = None) -> dict:
     """Count token frequencies, report coverage and trim one tokenizer for a set of languages."""
     t0 = time.perf_counter()
     p = (params or TrimParams()).checked()
     log = get_run_logger()
     ingest = ingest_task(p) if p.corpus_path else None
+    mark("ingest")
     spec = register_task(p)
+    mark("register", tokenizer_ids=[spec["tokenizer_id"]])
     freqs = freqs_task(p, spec["tokenizer_id"])
+    mark("token-freqs", computed=freqs["cells_ok"], skipped=freqs["cells_skipped"], failed=freqs["cells_failed"])
     log.info("token_freqs: %d cells planned, %d already counted, %d ok, %d failed", freqs["cells_planned"],
              freqs["cells_skipped"], freqs["cells_ok"], freqs["cells_failed"])
     if freqs["cells_failed"]:
         raise RuntimeError(f"token_freqs failed for {freqs['failures'][:3]}")
     coverage = coverage_task(p, spec)
+    mark("coverage")
     trim = trim_task(p)
+    mark("trim")
     report = report_task(p, coverage, trim)
+    mark("report")
     create_markdown_artifact(key=f"vocab-trim-{_slug(p.tokenizer)}",
                              markdown=Path(report["markdown"]).read_text(encoding="utf-8"),
                              description=f"Vocabulary trimming of {p.tokenizer}")
+    from flows.site_flow import rebuild_site  # the report site over everything under --out
+    rebuild_site(p.out)
     return {"ingest": ingest, "tokenizer": spec["tokenizer_id"], "token_freqs": freqs, "coverage": coverage,
             "trim": trim, "report": report, "params": asdict(p), "seconds": time.perf_counter() - t0}
 
@@ -237,7 +250,11 @@ def cmd_trim(a) -> int:
 def add_cli(subparsers) -> None:
     """Register `tokatlas trim`."""
     p = subparsers.add_parser("trim", help="vocabulary coverage and trimming for a set of languages",
-                              description=__doc__.split("CLI")[0])
+                              description=__doc__.split("CLI")[0],
+                              epilog="example: tokatlas trim --tokenizer gpt2 --tokenizer-manifest "
+                                     "../shared/data/tokenizers/MANIFEST.json --corpus-path "
+                                     "../shared/data/flores200/flores200_dev_devtest.parquet --languages "
+                                     "eng_Latn,fra_Latn --min-frequency 1 --out out/trim")
     p.add_argument("--tokenizer", required=True, help="registry name (or manifest entry name) of the tokenizer")
     p.add_argument("--languages", required=True, help="comma-separated languages to trim for")
     p.add_argument("--min-frequency", type=int, default=1, help="minimum count to keep a token (default 1: "

@@ -57,6 +57,10 @@ def run_cells(spark, work: list[tuple], run_cell: Callable[..., dict], summary_s
     n_tasks = min(len(work), max_tasks or spark.sparkContext.defaultParallelism * 4)
     df = spark.range(0, len(work), numPartitions=n_tasks)
     try:
-        return df.mapInArrow(run_partition, to_spark_schema(summary_schema)).toArrow().to_pylist()
+        from jobs.progress import spark_progress
+
+        job = getattr(run_cell, "func", run_cell).__module__.rpartition(".")[2]
+        with spark_progress(spark, f"{job}: {len(work)} cells in {n_tasks} tasks"):
+            return df.mapInArrow(run_partition, to_spark_schema(summary_schema)).toArrow().to_pylist()
     finally:
         bc.unpersist()

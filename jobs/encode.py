@@ -14,7 +14,9 @@ whose files exist is skipped. Text never goes through a Spark shuffle.
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -35,6 +37,7 @@ from tokenizers_registry.registry import Registry, TokenizerSpec, load_tokenizer
 from tokenizers_registry.store import normalize_root
 
 BATCH = 1000  # sentences per encode call: bounds memory, keeps library threads busy
+WAVE_CELLS = 100_000  # cells per Spark job: ~15 MB of pickled work list (docs/scaling.md)
 
 
 @dataclass(frozen=True, order=True)
@@ -66,6 +69,7 @@ class EncodeSummary(CellRunSummary):
     """What an encode run did; `failures` lists (tokenizer, lang, stage, error)."""
 
     encode_seconds: float = 0.0
+    waves: int = 0  # Spark jobs run (cells go in waves of at most `wave_cells`)
 
 
 # -- planning (driver) ------------------------------------------------------------------
@@ -93,17 +97,25 @@ def plan_cells(out, corpus: str, specs: list[TokenizerSpec], languages: list[str
 
 
 # -- one cell (worker) ------------------------------------------------------------------
-_LANG_CACHE: dict = {}
+# Cells are tokenizer-major (a task walks one tokenizer over many languages), so a worker
+# keeps recently used languages rather than only the last one: 200 FLORES languages are ~60 MB.
+_LANG_CACHE: OrderedDict = OrderedDict()
+LANG_CACHE_BYTES = int(os.environ.get("TOKATLAS_LANG_CACHE_MB", "512")) << 20
 
 
 def _language_rows(out, corpus: str, lang: str, version: str) -> pa.Table:
-    """The language's sentences sorted by (split, sentence_id), cached for the last language."""
+    """The language's sentences sorted by (split, sentence_id), from a per-worker LRU cache."""
     key = (str(out), corpus, lang, version)
-    if key not in _LANG_CACHE:
-        _LANG_CACHE.clear()
-        table = corpus_store.read_language(out, corpus, lang)
-        _LANG_CACHE[key] = table.sort_by([("split", "ascending"), ("sentence_id", "ascending")])
-    return _LANG_CACHE[key]
+    hit = _LANG_CACHE.get(key)
+    if hit is not None:
+        _LANG_CACHE.move_to_end(key)
+        return hit
+    table = corpus_store.read_language(out, corpus, lang).sort_by([("split", "ascending"),
+                                                                    ("sentence_id", "ascending")])
+    _LANG_CACHE[key] = table
+    while len(_LANG_CACHE) > 1 and sum(t.nbytes for t in _LANG_CACHE.values()) > LANG_CACHE_BYTES:
+        _LANG_CACHE.popitem(last=False)
+    return table
 
 
 def _first_failing(tok, texts: list[str]) -> int | None:
@@ -203,8 +215,13 @@ SUMMARY_SCHEMA = pa.schema([
 # -- the job (driver) -------------------------------------------------------------------
 def encode(spark, out, corpus: str, tokenizers: list[str] | None = None, languages: list[str] | None = None,
            *, shard_size: int | None = None, word_stats: bool = True, max_tasks: int | None = None,
-           registry_root=None) -> EncodeSummary:
-    """Encode every missing cell of corpus × tokenizers on Spark and return what was done."""
+           registry_root=None, wave_cells: int = WAVE_CELLS) -> EncodeSummary:
+    """Encode every missing cell of corpus × tokenizers on Spark and return what was done.
+
+    Cells run in waves of at most `wave_cells` (one Spark job each), so the work list
+    shipped to executors and the summaries collected stay bounded for thousands of
+    tokenizers.
+    """
     t0 = time.perf_counter()
     out = Path(out).resolve()
     reg_root = normalize_root(registry_root or registry_dir(out))
@@ -216,11 +233,12 @@ def encode(spark, out, corpus: str, tokenizers: list[str] | None = None, languag
         clean_temp(out / name)
     todo = [c for c in cells if not c.is_done(out)]
     summary = EncodeSummary(cells_planned=len(cells), cells_skipped=len(cells) - len(todo))
-    if todo:
-        by_id = {s.tokenizer_id: s.to_row() for s in specs}
-        work = [(c, by_id[c.tokenizer_id], str(out), str(reg_root)) for c in todo]
-        rows = run_cells(spark, work, partial(run_cell, word_stats=word_stats), SUMMARY_SCHEMA,
-                         max_tasks=max_tasks)
+    by_id = {s.tokenizer_id: s.to_row() for s in specs}
+    wave = max(1, wave_cells)
+    for start in range(0, len(todo), wave):
+        work = [(c, by_id[c.tokenizer_id], str(out), str(reg_root)) for c in todo[start:start + wave]]
+        rows = run_cells(spark, work, partial(run_cell, word_stats=word_stats), SUMMARY_SCHEMA, max_tasks=max_tasks)
+        summary.waves += 1
         for r in rows:
             if r["status"] == "ok":
                 summary.cells_ok += 1
@@ -242,13 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--languages", help="comma-separated iso639_3_Script codes (default: all)")
     p.add_argument("--shard-size", type=int, help="sentences per cell (default: one cell per language)")
     p.add_argument("--no-word-stats", action="store_true", help="skip continued-word counts (faster)")
-    p.add_argument("--max-tasks", type=int, help="Spark tasks (default: 4 × default parallelism)")
+    p.add_argument("--max-tasks", type=int, help="Spark tasks per wave (default: 4 × default parallelism)")
+    p.add_argument("--wave-cells", type=int, default=WAVE_CELLS, help=f"cells per Spark job (default {WAVE_CELLS:,})")
     a = p.parse_args(argv)
     from jobs.spark import build_spark
 
     spark = build_spark("tokatlas-encode")
     s = encode(spark, a.out, a.corpus, csv_list(a.tokenizers), csv_list(a.languages), shard_size=a.shard_size,
-               word_stats=not a.no_word_stats, max_tasks=a.max_tasks)
+               word_stats=not a.no_word_stats, max_tasks=a.max_tasks, wave_cells=a.wave_cells)
     s.print()
     return 0
 

@@ -27,7 +27,7 @@ from scipy import optimize, stats
 
 from jobs.counting import count_tokens
 from jobs.layout import registry_dir, write_parquet_atomic
-from jobs.train_grid import grid_root, read_cells, run_on_spark, sample_file
+from jobs.train_grid import grid_root, one_task_each, read_cells, sample_file
 from schemas import conform
 from schemas.grid import (
     GRID_CTC,
@@ -88,7 +88,7 @@ def compute_ctc(spark, out, grid: str, cell_ids: list[str], manifest: dict, *, r
     def fn(r: dict) -> dict:
         return ctc_cell(r, str(sample_file(out, grid, r["lang"], "eval")), manifest[r["lang"]]["eval_version"], reg, out)
 
-    res = run_on_spark(spark, todo, fn, SUMMARY_SCHEMA)
+    res = one_task_each(spark, todo, fn, SUMMARY_SCHEMA)
     failed = [(r["cell_id"], r["error"]) for r in res if r["status"] != "ok"]
     return {"computed": len(res) - len(failed), "skipped": len(rows) - len(todo), "failed": failed}
 

@@ -84,6 +84,7 @@ def plot_ctc_vs_vocab(ctc: pa.Table, fits: pa.Table, path: Path) -> Path | None:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    fig.savefig(path.with_suffix(".svg"))  # vector copy beside the PNG
     plt.close(fig)
     return path
 
@@ -120,6 +121,7 @@ def plot_equal_vs_optimal(ctc: pa.Table, optimal: pa.Table, path: Path) -> Path 
         ax.set_ylabel("CTC across languages")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    fig.savefig(path.with_suffix(".svg"))  # vector copy beside the PNG
     plt.close(fig)
     return path
 
@@ -162,6 +164,7 @@ def plot_superword(ctc: pa.Table, path: Path) -> Path | None:
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    fig.savefig(path.with_suffix(".svg"))  # vector copy beside the PNG
     plt.close(fig)
     return path
 

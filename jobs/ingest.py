@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import hashlib
-import json
 import re
 import shutil
 import time
@@ -28,6 +26,7 @@ import pyarrow as pa
 
 from jobs import corpus_store, readers
 from jobs.args import csv_list
+from jobs.fingerprint import files_under, fingerprint
 from jobs.layout import write_parquet_atomic
 from schemas import CORPUS, REJECTS, conform
 from schemas.languages import near_matches, normalize_lang, try_normalize_lang
@@ -616,29 +615,17 @@ INGEST_FORMAT = 1  # bump when validation or the written layout changes: old fin
 
 
 def source_fingerprint(cfg: IngestConfig) -> str:
-    """Hash of the source files (path, size, mtime) and every ingest parameter.
-
-    Like make, a file counts as changed when its size or modification time does;
-    the corpus versions (content hashes) still decide which counts go stale.
-    """
-    root = cfg.path if cfg.path is not None else readers.django_root()
-    root = Path(root).resolve()
-    files = [root] if root.is_file() else sorted(
-        f for f in root.rglob("*") if f.is_file() and not any(p.startswith(".") for p in f.relative_to(root).parts))
-    h = hashlib.sha256(json.dumps({
-        "format": INGEST_FORMAT, "kind": cfg.source_kind, "root": str(root), "corpus": cfg.corpus,
-        "languages": cfg.languages, "min_language_coverage": cfg.min_language_coverage,
-        "options": asdict(cfg.options)}, sort_keys=True).encode())
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.relative_to(root) if f != root else f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
+    """Fingerprint of the source files (name, size, mtime) and every ingest parameter."""
+    root = Path(cfg.path if cfg.path is not None else readers.django_root()).resolve()
+    return fingerprint({"format": INGEST_FORMAT, "kind": cfg.source_kind, "root": str(root), "corpus": cfg.corpus,
+                        "languages": cfg.languages, "min_language_coverage": cfg.min_language_coverage,
+                        "options": asdict(cfg.options)}, files_under(root), root)
 
 
-def _unchanged(cfg: IngestConfig, fingerprint: str) -> IngestSummary | None:
+def _unchanged(cfg: IngestConfig, fp: str) -> IngestSummary | None:
     """The previous ingest's summary when its fingerprint matches and its files are all there."""
     rec = corpus_store.read_ingest_record(cfg.out, cfg.corpus)
-    if not rec or rec.get("fingerprint") != fingerprint:
+    if not rec or rec.get("fingerprint") != fp:
         return None
     versions = corpus_store.read_corpus_versions(cfg.out, cfg.corpus)
     summary = rec.get("summary") or {}
@@ -675,8 +662,8 @@ def ingest(spark, source_kind: str, path, corpus_name: str | None, out, language
         if cfg.languages:
             _check_present(cfg.languages, cfg.available, f"FLORES+ at {cfg.path}")
 
-    fingerprint = source_fingerprint(cfg)
-    if not force and (prev := _unchanged(cfg, fingerprint)) is not None:
+    fp = source_fingerprint(cfg)
+    if not force and (prev := _unchanged(cfg, fp)) is not None:
         prev.skipped, prev.seconds = True, time.perf_counter() - t0
         return prev
     raw = read_source(spark, cfg)
@@ -718,8 +705,8 @@ def ingest(spark, source_kind: str, path, corpus_name: str | None, out, language
     corpus_store.write_versions(cfg.out, cfg.corpus, written)  # last: readers key on it
     s.removed_languages = _remove_stale_languages(cfg.out, cfg.corpus, set(written))
     s.seconds = time.perf_counter() - t0
-    s.fingerprint = fingerprint
-    corpus_store.write_ingest_record(cfg.out, cfg.corpus, {"fingerprint": fingerprint, "summary": s.to_dict()})
+    s.fingerprint = fp
+    corpus_store.write_ingest_record(cfg.out, cfg.corpus, {"fingerprint": fp, "summary": s.to_dict()})
     return s
 
 

@@ -277,7 +277,8 @@ def _cached_merges(path: str, fmt: str, params_json: str, name: str) -> MergeLis
 
 
 def existing_cell(cell: dict) -> dict | None:
-    """Metadata of an already counted cell with at least the requested T (same sample size), else None."""
+    """Metadata of an already counted cell with at least the requested T from the same sample and
+    tokenizer file (sha256 of both), else None."""
     d = cell_dir(cell["out"], cell["tokenizer"]["name"], cell["category"], int(cell.get("replicate", 0)))
     try:
         md = json.loads(pq.read_schema(d / "steps.parquet").metadata[b"tokatlas.mixture"])
@@ -285,7 +286,8 @@ def existing_cell(cell: dict) -> dict | None:
         return None
     n_merges = md.get("merges", {}).get("n_derived", 0)
     if md.get("T", 0) >= min(cell["T"], n_merges) and md.get("top_k", DEFAULT_TOP_K) == cell.get("top_k", DEFAULT_TOP_K) \
-            and md.get("sample_sha256") == _sha256(cell["sample"]):
+            and md.get("sample_sha256") == _sha256(cell["sample"]) \
+            and md.get("tokenizer_sha256") == _sha256(cell["tokenizer"]["path"]):
         return md
     return None
 
@@ -315,7 +317,8 @@ def run_cell(cell: dict) -> dict:
         tr = trajectory_for_texts(ml, texts, cell["T"], cell.get("top_k", DEFAULT_TOP_K))
         write_trajectory(tr, cell_dir(cell["out"], tok["name"], cell["category"], rep),
                          {"tokenizer": tok["name"], "category": cell["category"], "replicate": rep,
-                          "merges": ml.summary(), "sample_sha256": _sha256(cell["sample"]), "n_deltas": len(tr.delta),
+                          "merges": ml.summary(), "sample_sha256": _sha256(cell["sample"]),
+                          "tokenizer_sha256": _sha256(tok["path"]), "n_deltas": len(tr.delta),
                           "top_k": cell.get("top_k", DEFAULT_TOP_K)})
         row.update(T=tr.T, n_derived=ml.n_derived, n_skipped=len(ml.skipped), n_deltas=len(tr.delta),
                    total_pairs=tr.total_pairs, n_bytes=tr.n_bytes)

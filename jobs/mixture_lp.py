@@ -145,6 +145,9 @@ class MixtureSolution:
     bootstrap: str = "merges"
     T: int = 0
     rows: tuple[np.ndarray, np.ndarray] | None = None  # (steps, pairs) of the rows the lazy LP used
+    iterations: int = 0  # simplex iterations of all solves
+    gap: float = float("nan")  # certified relative gap (upper − lower) / upper of the last round; 0 = optimal
+    upper: float = float("nan")  # certified upper bound on the full LP's optimum (objective is the lower one)
     boot_objective: np.ndarray | None = None  # merge bootstrap: each replicate's optimal objective
 
     def as_dict(self) -> dict:
@@ -185,6 +188,9 @@ class LazyLP:
         self.seg_col = np.zeros(0, np.int64)
         self.row_key = np.zeros(0, np.int64)  # sorted (step, pair) keys of the rows added
         self.n_rows = 0
+        self.iterations = 0  # simplex iterations over all solves: a work measure that ignores machine load
+        self.gap = float("nan")  # certified relative optimality gap after the last full search
+        self.upper = float("nan")  # its upper bound on the full LP's optimum
 
     def _add_sparse(self, rows, cols, vals, nrows, lo, hi) -> None:
         o = np.argsort(rows, kind="stable")
@@ -258,6 +264,7 @@ class LazyLP:
     def solve(self) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], str, float]:
         """Re-solve (warm: HiGHS keeps the basis across addRows / cost changes)."""
         self.h.run()
+        self.iterations += max(int(self.h.getInfo().simplex_iteration_count), 0)
         x = np.asarray(self.h.getSolution().col_value)
         n, T = self.prob.n, self.prob.T
         status = self.h.modelStatusToString(self.h.getModelStatus())
@@ -329,7 +336,7 @@ def _range_argmin(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def find_rows(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray, vp: tuple[np.ndarray, np.ndarray],
               per_step: int = 1, tol: float = 1e-9, expand: bool = True, margin: float = 0.0,
-              return_violation: bool = False):
+              return_violation: bool = False, active: np.ndarray | None = None, stats: dict | None = None):
     """Violated rows under (α, v), searched over every pair present at every step.
 
     Each pair's weighted count Σ_i α_i c̃_i(p, t) is piecewise constant in t, changing only at
@@ -342,10 +349,20 @@ def find_rows(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray, vp: tuple
     its value is at most its threshold. vp = (sorted pair keys, their v_p).
     margin > 0 also returns rows that are satisfied by less than `margin` (in units of the
     largest merged count): likely to be violated once α moves, so adding them saves rounds.
+    active (bool per step): search only these steps (a stage of the continuation); rows of the
+    other steps are left out, not declared satisfied.
+    stats (a dict) receives "repair": Σ over violating pairs of the pair's largest violation.
+    Raising each such v_p by it satisfies every row of the search, so objective + repair is the
+    objective of a feasible point with this α: an upper bound on the optimum (the restricted
+    LP's objective is the lower bound).
     Returns (steps, pairs, segment slots[, violation]).
     """
     empty = (np.zeros(0, np.int64),) * 3 + ((np.zeros(0),) if return_violation else ())
+    if stats is not None:
+        stats["repair"] = 0.0
     thr = alpha @ prob.M + vt
+    if active is not None:
+        thr = np.where(active, thr, np.inf)
     scale = max(float(np.abs(prob.M).max()), 1.0)
     tol, lim = tol * scale, tol * scale - margin * scale
     ev = prob.events()
@@ -366,6 +383,12 @@ def find_rows(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray, vp: tuple
     a, b = ev.slot[idx], ev.seg_end[idx]
     tstar = _range_argmin(thr, a, b)
     viol = wi - thr[tstar]
+    if stats is not None:
+        pos = viol > 0
+        if pos.any():
+            pp = ev.pair[idx[pos]]  # non-decreasing: events are sorted by pair
+            first = np.r_[0, np.nonzero(pp[1:] != pp[:-1])[0] + 1]
+            stats["repair"] = float(np.maximum.reduceat(viol[pos], first).sum())
     keep = viol > lim
     idx, a, b, wi, tstar, viol = idx[keep], a[keep], b[keep], wi[keep], tstar[keep], viol[keep]
     if len(idx) == 0:
@@ -394,52 +417,98 @@ def row_coef(prob: MixtureProblem, steps: np.ndarray, pairs: np.ndarray) -> np.n
 
 
 def _converge(lp: LazyLP, prob: MixtureProblem, per_step: int, expand: bool, max_rounds: int | None,
-              deadline: float | None, log=None, rounds: int = 0, margin: float = 0.0):
-    """Solve, add violated (and near-violated) rows, repeat until no row is violated (or a limit is hit)."""
+              deadline: float | None, log=None, rounds: int = 0, margin: float = 0.0,
+              active: np.ndarray | None = None):
+    """Solve, add violated (and near-violated) rows, repeat until no row is violated (or a limit is hit).
+
+    Over all steps (active None) each round also bounds the optimum from above (see find_rows'
+    `stats`); lp.gap is the last round's certified relative gap (upper − lower) / upper."""
     while True:
         alpha, vt, vp, status, obj = lp.solve()
+        lp.last = (alpha, vt, vp, obj)
         rounds += 1
+        stats = {}
         st, pr, sl, viol = find_rows(prob, alpha, vt, vp, per_step=per_step, expand=expand, margin=margin,
-                                     return_violation=True)
+                                     return_violation=True, active=active, stats=stats)
         violated = viol > 0
+        if active is None:
+            lp.upper = obj + stats["repair"]
+            lp.gap = stats["repair"] / lp.upper if lp.upper > 0 else 0.0
         added = lp.add_rows(st, pr, sl) if len(st) else 0
         if log:
             log(f"round {rounds}: {lp.n_rows} rows, +{added} ({int(violated.sum())} violated), objective {obj:.6g}, "
-                f"status {status}")
+                f"status {status}" + (f", certified gap {lp.gap:.2e}" if active is None else ""))
         if not violated.any() or added == 0:
             # added == 0 with violations left would mean HiGHS returned a point violating its own rows
             if violated.any():
                 status = f"{status}; violated rows already in the model"
             return alpha, status, obj, rounds, not violated.any()
         if (max_rounds is not None and rounds >= max_rounds) or (deadline is not None and time.time() > deadline):
-            return alpha, f"{status}; stopped after {rounds} rounds, not converged", obj, rounds, False
+            gap = f", certified gap {lp.gap:.2e}" if active is None else ""
+            return alpha, f"{status}; stopped after {rounds} rounds, not converged{gap}", obj, rounds, False
 
 
 def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: int = 0, per_step: int = 1,
                   expand: bool = False, compact: bool = True, max_rounds: int | None = None,
                   max_seconds: float | None = None, n_bootstrap: int = 0, seed: int = 0,
                   seed_rows: tuple[np.ndarray, np.ndarray] | None = None, margin: float = 0.0,
-                  log=None) -> MixtureSolution:
+                  continuation: int = 0, continuation_kind: str = "stride", log=None) -> MixtureSolution:
     """Lazy constraint generation until no row of the full LP is violated; optional bootstrap over merges.
 
     Per round every step gets up to `per_step` of its most violated rows (all steps at once),
     and a violating pair brings all the steps where it violates (`expand`). Without limits the
     result is the optimum of the full LP; with a round or time limit that stops the search, the
     status says "... not converged" and α is optimal only for the rows found so far.
+
+    continuation = k > 0 first converges the search on a subset of the steps, then on twice as
+    many, ..., then on all: "stride" searches every 2^k-th step, then every 2^(k-1)-th, ...;
+    "prefix" the first T/2^k steps, then T/2^(k-1), ... Rows found in a stage are rows of the
+    full LP, and the last stage is the plain search over every step, so the result is the
+    same optimum; the early stages only let α settle while rounds are cheap (fewer rows).
     """
     t0 = time.time()
     deadline = None if max_seconds is None else t0 + max_seconds
     lp = LazyLP(prob, compact=compact)
-    lp.add_rows(*initial_rows(prob, init_k, init_per_category))
+    steps = np.arange(prob.T)
+    stages = []
+    for k in range(continuation, 0, -1):
+        if continuation_kind == "stride":
+            stages.append(steps % (1 << k) == 0)
+        elif continuation_kind == "prefix":
+            stages.append(steps < max(prob.T >> k, 1))
+        else:
+            raise ValueError(f"continuation_kind must be 'stride' or 'prefix', not {continuation_kind!r}")
+    stages.append(None)  # the plain search over every step: this stage decides convergence
+    ist, ipr, isl = initial_rows(prob, init_k, init_per_category)
+    added = np.zeros(len(ist), bool)
     if seed_rows is not None:  # rows another solve needed (e.g. of the unresampled sample)
         st, pr = seed_rows
         keep = st < prob.T
         lp.add_rows(st[keep], pr[keep], segment_slots(prob, pr[keep], st[keep]))
-    alpha, status, obj, rounds, _ = _converge(lp, prob, per_step, expand, max_rounds, deadline, log, margin=margin)
+    rounds = 0
+    for i, active in enumerate(stages):
+        # a stage's model holds only its steps' initial rows, so early stages solve small LPs
+        new = ~added if active is None else active[ist] & ~added
+        lp.add_rows(ist[new], ipr[new], isl[new])
+        added |= new
+        alpha, status, obj, rounds, done = _converge(lp, prob, per_step, expand, max_rounds, deadline, log, rounds,
+                                                     margin, active)
+        if active is not None and log:
+            log(f"stage {i + 1}/{len(stages)} ({int(active.sum())} steps) done after {rounds} rounds")
+        if not done and "not converged" in status:
+            if active is not None:  # certify the stage's last point against every step
+                a, vt, vp, o = lp.last
+                stats = {}
+                find_rows(prob, a, vt, vp, expand=False, stats=stats)
+                lp.upper = o + stats["repair"]
+                lp.gap = stats["repair"] / lp.upper if lp.upper > 0 else 0.0
+                status = f"{status} (continuation stage {i + 1} of {len(stages)}), certified gap {lp.gap:.2e}"
+            break
     alpha = np.maximum(alpha, 0)
     alpha = alpha / alpha.sum()
     sol = MixtureSolution(prob.names, alpha, prob.to_bytes(alpha), status, obj, lp.n_rows, rounds,
-                          time.time() - t0, T=prob.T, rows=lp.rows())
+                          time.time() - t0, T=prob.T, rows=lp.rows(), iterations=lp.iterations, gap=lp.gap,
+                          upper=lp.upper)
     if n_bootstrap:
         bootstrap_merges(lp, sol, n_bootstrap, seed, per_step=per_step, expand=expand)
         sol.seconds = time.time() - t0

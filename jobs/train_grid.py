@@ -194,7 +194,7 @@ def prepare_samples(spec: GridSpec, out, spark=None) -> dict[str, dict]:
             except ConfigError as e:  # re-raised on the driver with its message intact
                 return {"lang": lang, "entry": None, "error": str(e)}
 
-        rows = run_on_spark(spark, langs, fn, PREPARED_SCHEMA)
+        rows = one_task_each(spark, langs, fn, PREPARED_SCHEMA)
         errors = [r["error"] for r in rows if r["error"]]
         if errors:
             raise ConfigError("; ".join(errors))
@@ -323,7 +323,7 @@ SUMMARY_SCHEMA = pa.schema([("cell_id", pa.string()), ("status", pa.string()), (
                             ("error", pa.string()), ("train_seconds", pa.float64()), ("task_seconds", pa.float64())])
 
 
-def run_on_spark(spark, payloads: list, fn, schema: pa.Schema) -> list[dict]:
+def one_task_each(spark, payloads: list, fn, schema: pa.Schema) -> list[dict]:
     """Run `fn(payload)` for every payload as its own Spark task; returns the rows (`schema`'s columns).
 
     A plain RDD map: results are a few small rows, and an RDD task costs a third of a
@@ -444,7 +444,7 @@ def train_cells(spark, out, spec: GridSpec, cells: list[Cell], *, registry_root=
 
     wave = wave_size or len(todo) or 1
     for start in range(0, len(todo), wave):
-        rows = run_on_spark(spark, [c.to_dict() for c in todo[start:start + wave]], fn, SUMMARY_SCHEMA)
+        rows = one_task_each(spark, [c.to_dict() for c in todo[start:start + wave]], fn, SUMMARY_SCHEMA)
         for r in rows:
             if r["status"] == "ok":
                 s.trained += 1

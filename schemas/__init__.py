@@ -1,7 +1,7 @@
 """Explicit schemas of every tokatlas dataset (pyarrow only; Spark types derived)."""
 
 # Each report's datasets register themselves in DATASETS when their module is imported.
-from schemas import grid, mixture, trim  # noqa: F401
+from schemas import grid, mixture, run_log, trim  # noqa: F401
 from schemas.datasets import (
     CELL_FAILURES,
     CORPUS,

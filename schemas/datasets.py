@@ -34,6 +34,10 @@ class Dataset:
     required: tuple[str, ...] = ()
     sort_by: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
+    # Glob of the dataset's Parquet files relative to the output root, hive-style directories
+    # for partition_by columns (what jobs.query registers as a view; docs/datasets.md lists it).
+    path: str = ""
+    produced_by: str = ""  # the job (and flow) that writes it
 
     @property
     def file_schema(self) -> pa.Schema:
@@ -64,6 +68,8 @@ CORPUS = Dataset(
     partition_by=("corpus", "lang"),
     key=("corpus", "lang", "split", "sentence_id"),
     required=("corpus", "lang", "script", "split", "sentence_id", "text"),
+    path="corpus/corpus=*/lang=*/*.parquet",
+    produced_by="jobs/ingest.py (flows: token-premium, vocab-trim)",
 )
 
 REJECTS = Dataset(
@@ -82,6 +88,8 @@ REJECTS = Dataset(
     ]),
     partition_by=("corpus",),
     required=("corpus", "source", "reason"),
+    path="rejects/corpus=*/*.parquet",
+    produced_by="jobs/ingest.py (flows: token-premium, vocab-trim)",
 )
 
 TOKENIZERS = Dataset(
@@ -103,6 +111,8 @@ TOKENIZERS = Dataset(
     ]),
     key=("tokenizer_id",),
     required=("tokenizer_id", "name", "format", "artifact_uri", "sha256"),
+    path="registry/tokenizers.parquet",
+    produced_by="tokenizers_registry/registry.py (flows: token-premium, tokenizer-grid, vocab-trim)",
 )
 
 _CELL_COLS = [
@@ -131,6 +141,8 @@ TOKEN_COUNTS = Dataset(
     key=("corpus", "lang", "split", "sentence_id", "tokenizer_id"),
     required=("corpus", "corpus_version", "tokenizer_id", "lang", "split", "sentence_id", "n_tokens"),
     sort_by=("tokenizer_id", "split", "sentence_id"),
+    path="token_counts/lang=*/*.parquet",
+    produced_by="jobs/encode.py (flow token-premium)",
 )
 
 CORPUS_COUNTS = Dataset(
@@ -151,6 +163,8 @@ CORPUS_COUNTS = Dataset(
     partition_by=("lang",),
     key=("corpus", "lang", "tokenizer_id"),
     required=("corpus", "corpus_version", "tokenizer_id", "lang", "n_tokens"),
+    path="corpus_counts/lang=*/*.parquet",
+    produced_by="jobs/encode.py (flow token-premium)",
 )
 
 CELL_FAILURES = Dataset(
@@ -170,6 +184,8 @@ CELL_FAILURES = Dataset(
     partition_by=("lang",),
     key=("corpus", "lang", "tokenizer_id", "shard"),
     required=("corpus", "tokenizer_id", "lang", "stage", "error"),
+    path="cell_failures/lang=*/*.parquet",
+    produced_by="jobs/encode.py (flow token-premium)",
 )
 
 PREMIUM = Dataset(
@@ -204,6 +220,8 @@ PREMIUM = Dataset(
     ]),
     key=("corpus", "tokenizer_id", "lang", "reference_lang"),
     required=("corpus", "tokenizer_id", "lang", "reference_lang"),
+    path="premium/corpus=*/reference=*.parquet",
+    produced_by="jobs/premium.py (flow token-premium)",
 )
 
 DATASETS: dict[str, Dataset] = {

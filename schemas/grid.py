@@ -54,6 +54,8 @@ GRID_CELLS = register(Dataset(
     ]),
     key=("cell_id",),
     required=("cell_id", "lang", "algorithm", "vocab_size", "status"),
+    path="grid/cells/*.parquet",
+    produced_by="jobs/train_grid.py (flow tokenizer-grid)",
 ))
 
 GRID_CTC = register(Dataset(
@@ -74,6 +76,8 @@ GRID_CTC = register(Dataset(
     ]),
     key=("cell_id", "eval_version"),
     required=("cell_id", "lang", "algorithm", "vocab_size", "ctc"),
+    path="grid/ctc/*.parquet",
+    produced_by="jobs/inequity.py compute_ctc (flow tokenizer-grid)",
 ))
 
 GRID_FEATURES = register(Dataset(
@@ -91,6 +95,8 @@ GRID_FEATURES = register(Dataset(
     ]),
     key=("lang",),
     required=("lang",),
+    path="grid/*/analysis/features.parquet",
+    produced_by="jobs/inequity.py (flow tokenizer-grid); one file per grid",
 ))
 
 GRID_FITS = register(Dataset(
@@ -114,6 +120,8 @@ GRID_FITS = register(Dataset(
     ]),
     key=("lang", "algorithm", "pre_tokenizer", "train_bytes"),
     required=("lang", "algorithm", "a", "b"),
+    path="grid/*/analysis/fits.parquet",
+    produced_by="jobs/inequity.py (flow tokenizer-grid); one file per grid",
 ))
 
 GRID_OPTIMAL = register(Dataset(
@@ -139,6 +147,8 @@ GRID_OPTIMAL = register(Dataset(
     ]),
     key=("lang", "algorithm", "pre_tokenizer", "train_bytes"),
     required=("lang", "algorithm", "target_ctc"),
+    path="grid/*/analysis/optimal.parquet",
+    produced_by="jobs/inequity.py (flow tokenizer-grid); one file per grid",
 ))
 
 GRID_TARGETS = register(Dataset(
@@ -157,6 +167,8 @@ GRID_TARGETS = register(Dataset(
     ]),
     key=("algorithm", "pre_tokenizer", "train_bytes", "target_ctc"),
     required=("algorithm", "target_ctc", "variance"),
+    path="grid/*/analysis/targets.parquet",
+    produced_by="jobs/inequity.py (flow tokenizer-grid); one file per grid",
 ))
 
 GRID_TESTS = register(Dataset(
@@ -177,6 +189,8 @@ GRID_TESTS = register(Dataset(
     ]),
     key=("test", "group", "basis"),
     required=("test", "group"),
+    path="grid/*/analysis/tests.parquet",
+    produced_by="jobs/inequity.py (flow tokenizer-grid); one file per grid",
 ))
 
 GRID_REGRESSIONS = register(Dataset(
@@ -198,6 +212,8 @@ GRID_REGRESSIONS = register(Dataset(
     ]),
     key=("algorithm", "pre_tokenizer", "train_bytes", "vocab_size", "feature"),
     required=("algorithm", "feature", "r2"),
+    path="grid/*/analysis/regressions.parquet",
+    produced_by="jobs/inequity.py (flow tokenizer-grid); one file per grid",
 ))
 
 __all__ = ["GRID_CELLS", "GRID_CTC", "GRID_FEATURES", "GRID_FITS", "GRID_OPTIMAL", "GRID_REGRESSIONS", "GRID_TARGETS",

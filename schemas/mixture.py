@@ -29,6 +29,8 @@ TRAJ_STEPS = register(Dataset(
     partition_by=("tokenizer", "category"),
     key=("tokenizer", "category", "step"),
     required=("step", "merged_pair", "merged_count"),
+    path="mixture/trajectories/tokenizer=*/category=*/steps.parquet",
+    produced_by="jobs/mixture_counts.py (flow mixture-inference); bootstrap replicates under mixture/bootstrap/ are not in the view",
 ))
 
 TRAJ_INITIAL = register(Dataset(
@@ -43,6 +45,8 @@ TRAJ_INITIAL = register(Dataset(
     partition_by=("tokenizer", "category"),
     key=("tokenizer", "category", "pair"),
     required=("pair", "count"),
+    path="mixture/trajectories/tokenizer=*/category=*/initial.parquet",
+    produced_by="jobs/mixture_counts.py (flow mixture-inference)",
 ))
 
 TRAJ_DELTAS = register(Dataset(
@@ -58,6 +62,8 @@ TRAJ_DELTAS = register(Dataset(
     partition_by=("tokenizer", "category"),
     key=("tokenizer", "category", "step", "pair"),
     required=("step", "pair", "delta"),
+    path="mixture/trajectories/tokenizer=*/category=*/deltas.parquet",
+    produced_by="jobs/mixture_counts.py (flow mixture-inference)",
 ))
 
 TRAJ_TOPK = register(Dataset(
@@ -73,6 +79,8 @@ TRAJ_TOPK = register(Dataset(
     partition_by=("tokenizer", "category"),
     key=("tokenizer", "category", "step", "pair"),
     required=("step", "pair", "count"),
+    path="mixture/trajectories/tokenizer=*/category=*/topk.parquet",
+    produced_by="jobs/mixture_counts.py (flow mixture-inference)",
 ))
 
 MIXTURE_CELLS = register(Dataset(
@@ -94,6 +102,8 @@ MIXTURE_CELLS = register(Dataset(
     ]),
     key=("tokenizer", "category", "replicate"),
     required=("tokenizer", "category", "status"),
+    path="mixture/cells/*.parquet",
+    produced_by="jobs/mixture_counts.py via Spark (flow mixture-inference); replaced by each run",
 ))
 
 MIXTURE_ESTIMATES = register(Dataset(
@@ -116,6 +126,8 @@ MIXTURE_ESTIMATES = register(Dataset(
     ]),
     key=("tokenizer", "category"),
     required=("tokenizer", "category", "proportion"),
+    path="mixture/estimates/tokenizer=*.parquet",
+    produced_by="jobs/mixture_lp.py (flow mixture-inference)",
 ))
 
 __all__ = ["MIXTURE_CELLS", "MIXTURE_ESTIMATES", "TRAJ_DELTAS", "TRAJ_INITIAL", "TRAJ_STEPS", "TRAJ_TOPK"]

@@ -32,6 +32,8 @@ TOKEN_FREQS = register(Dataset(
     key=("corpus", "lang", "tokenizer_id", "split", "token_id"),
     required=("corpus", "corpus_version", "tokenizer_id", "lang", "split", "token_id", "count", "is_special"),
     sort_by=("tokenizer_id", "split", "token_id"),
+    path="token_freqs/lang=*/*.parquet",
+    produced_by="jobs/token_freqs.py (flow vocab-trim)",
 ))
 
 VOCAB_COVERAGE = register(Dataset(
@@ -60,6 +62,8 @@ VOCAB_COVERAGE = register(Dataset(
     ]),
     key=("corpus", "tokenizer_id", "lang"),
     required=("corpus", "tokenizer_id", "lang", "vocab_used"),
+    path="coverage/corpus=*/coverage.parquet",
+    produced_by="jobs/coverage.py (flow vocab-trim)",
 ))
 
 COVERAGE_CURVE = register(Dataset(
@@ -74,6 +78,8 @@ COVERAGE_CURVE = register(Dataset(
     ]),
     key=("corpus", "tokenizer_id", "lang", "k"),
     required=("corpus", "tokenizer_id", "lang", "k", "coverage"),
+    path="coverage/corpus=*/curve.parquet",
+    produced_by="jobs/coverage.py (flow vocab-trim)",
 ))
 
 VOCAB_OVERLAP = register(Dataset(
@@ -93,6 +99,8 @@ VOCAB_OVERLAP = register(Dataset(
     ]),
     key=("corpus", "tokenizer_id", "lang_a", "lang_b"),
     required=("corpus", "tokenizer_id", "lang_a", "lang_b", "jaccard"),
+    path="coverage/corpus=*/overlap.parquet",
+    produced_by="jobs/coverage.py (flow vocab-trim)",
 ))
 
 VOCAB_UNION = register(Dataset(
@@ -112,6 +120,8 @@ VOCAB_UNION = register(Dataset(
     ]),
     key=("corpus", "tokenizer_id", "language_set"),
     required=("corpus", "tokenizer_id", "language_set", "union_used"),
+    path="coverage/corpus=*/union.parquet",
+    produced_by="jobs/coverage.py (flow vocab-trim)",
 ))
 
 ID_MAP = register(Dataset(
@@ -125,6 +135,8 @@ ID_MAP = register(Dataset(
     ]),
     key=("old_id",),
     required=("old_id", "new_id", "reason"),
+    path="trim/*/*/id_map.parquet",
+    produced_by="jobs/trim.py (flow vocab-trim); one file per trim run, under trim/<tokenizer>/<run>/",
 ))
 
 TRIM_SUMMARY = register(Dataset(
@@ -156,6 +168,8 @@ TRIM_SUMMARY = register(Dataset(
     ]),
     key=("tokenizer_id", "languages", "splits", "min_frequency", "top_n"),
     required=("tokenizer_id", "languages", "vocab_before", "vocab_after"),
+    path="trim/*/*/summary.parquet",
+    produced_by="jobs/trim.py (flow vocab-trim)",
 ))
 
 FAITHFULNESS = register(Dataset(
@@ -177,6 +191,8 @@ FAITHFULNESS = register(Dataset(
     ]),
     key=("tokenizer_id", "lang", "split"),
     required=("tokenizer_id", "lang", "split", "n_sentences", "n_identical"),
+    path="trim/*/*/faithfulness.parquet",
+    produced_by="jobs/trim.py (flow vocab-trim)",
 ))
 
 __all__ = ["COVERAGE_CURVE", "FAITHFULNESS", "ID_MAP", "TOKEN_FREQS", "TRIM_SUMMARY", "VOCAB_COVERAGE",

@@ -34,3 +34,31 @@ def make_english_only_bpe(path: str | Path, n_lines: int = 300, vocab_size: int 
     path.parent.mkdir(parents=True, exist_ok=True)
     tok.save(str(path))
     return path
+
+
+def write_flores_folder(root: str | Path, langs: list[str], per_split: int) -> Path:
+    """A FLORES-style folder (`<split>/<lang>.<split>`) with the first `per_split` sentences
+    of each language and split of the shared FLORES-200 file; returns `root`."""
+    table = pq.read_table(shared_path("flores200", "flores200_dev_devtest.parquet"),
+                          columns=["lang", "split", "sentence_id", "text"], filters=[("lang", "in", list(langs))])
+    root = Path(root)
+    rows = sorted(table.to_pylist(), key=lambda r: (r["lang"], r["split"], r["sentence_id"]))
+    for lang in langs:
+        for split in ("dev", "devtest"):
+            lines = [r["text"] for r in rows if r["lang"] == lang and r["split"] == split][:per_split]
+            (root / split).mkdir(parents=True, exist_ok=True)
+            (root / split / f"{lang}.{split}").write_text("".join(t + "\n" for t in lines), encoding="utf-8")
+    return root
+
+
+def write_manifest_subset(path: str | Path, names: list[str]) -> Path:
+    """The shared tokenizer MANIFEST restricted to `names`, with absolute file paths."""
+    import json
+
+    tok_dir = shared_path("tokenizers")
+    doc = json.loads((tok_dir / "MANIFEST.json").read_text())
+    doc["tokenizers"] = [{**e, "file": str(tok_dir / e["file"])} for e in doc["tokenizers"] if e["name"] in names]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    return path

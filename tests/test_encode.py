@@ -227,8 +227,9 @@ def test_spark_submit_killed_mid_run_then_resumed_equals_uninterrupted(spark, ba
     done_before = len(list((out / "token_counts").rglob("*.parquet")))
     assert 3 <= done_before < n_total
 
-    resumed = encode(spark, out, CORPUS, NAMES, shard_size=8)
+    resumed = encode(spark, out, CORPUS, NAMES, shard_size=8, wave_cells=7)  # resumed in waves of 7 cells
     assert resumed.cells_planned == n_total and resumed.cells_skipped >= done_before
+    assert resumed.waves == -(-(n_total - resumed.cells_skipped) // 7)
     assert resumed.cells_ok + resumed.cells_skipped == n_total and resumed.cells_failed == 0
     assert not list(out.rglob(".*.tmp"))
 

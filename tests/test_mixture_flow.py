@@ -1,4 +1,4 @@
-"""The `mixture` CLI subcommand and parameter checks (no flow run: those are covered by the jobs' tests)."""
+"""The `mixture` CLI subcommand, parameter checks, and the flow end to end with re-runs."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ def test_add_cli_registers_mixture_subcommands():
     a = ap.parse_args(["mixture", "infer", "--tokenizer-manifest", "m.json", "--flores", "f.parquet", "--T", "500",
                        "--bootstrap-unit", "samples", "--out", "o"])
     assert (a.cmd, a.mixture_cmd, a.T, a.bootstrap_unit, a.code_bytes) == ("mixture", "infer", 500, "samples", 300_000)
-    assert (a.lp_T, a.reuse_counts) == (None, False)
+    assert (a.lp_T, a.reuse_counts) == (None, True)
     a = ap.parse_args(["mixture", "infer", "--tokenizer-manifest", "m.json", "--flores", "f.parquet", "--T", "500",
-                       "--lp-T", "200", "--reuse-counts"])
-    assert (a.lp_T, a.reuse_counts) == (200, True)
+                       "--lp-T", "200", "--no-reuse-counts"])
+    assert (a.lp_T, a.reuse_counts) == (200, False)
     a = ap.parse_args(["mixture", "eval", "--flores", "f.parquet", "--n", "5,10"])
     assert a.mixture_cmd == "eval" and a.n == "5,10" and callable(a.func) and a.code is False
     assert ap.parse_args(["mixture", "eval", "--flores", "f.parquet", "--code"]).code is True
@@ -37,3 +37,38 @@ def test_params_fail_fast(tmp_path):
     with pytest.raises(ConfigError, match="lp_T"):
         MixtureParams(tokenizer_manifest=str(m), flores=str(f), T=100, lp_T=200).checked()
     assert MixtureParams(tokenizer_manifest=str(m), flores=str(f), T=100, lp_T=50).checked().lp_T == 50
+
+
+def test_mixture_flow_end_to_end_and_a_rerun_reuses_counts_and_solutions(prefect_harness, spark, tmp_path):
+    """The real flow under Prefect on gpt2 × 3 FLORES languages + Python code; an identical
+    re-run counts and solves nothing; a changed LP parameter re-solves from the same counts."""
+    import dataclasses
+
+    import pyarrow.parquet as pq
+    from conftest import shared_path
+    from helpers import write_manifest_subset
+
+    from flows.mixture_flow import mixture_inference
+    from schemas import check_schema
+    from schemas.mixture import MIXTURE_ESTIMATES
+
+    out = tmp_path / "out"
+    p = MixtureParams(out=str(out), tokenizer_manifest=str(write_manifest_subset(tmp_path / "m.json", ["gpt2"])),
+                      flores=str(shared_path("flores200", "flores200_dev_devtest.parquet")),
+                      languages=["eng_Latn", "deu_Latn", "rus_Cyrl"], code_bytes=20_000, T=300, n_bootstrap=0)
+    first = mixture_inference(p)["estimates"]["gpt2"]
+    assert sorted(first["categories"]) == ["code_python", "deu_Latn", "eng_Latn", "rus_Cyrl"]
+    assert abs(sum(first["proportion"]) - 1) < 1e-9 and first["reused"] is False and first["T"] == 300
+    path = out / "mixture" / "estimates" / "tokenizer=gpt2.parquet"
+    check_schema(pq.read_schema(path), MIXTURE_ESTIMATES, files=False)
+    assert pq.read_table(path).num_rows == 4
+
+    second = mixture_inference(p)["estimates"]["gpt2"]
+    assert second["reused"] is True and second["proportion"] == first["proportion"]
+    cells = pq.read_table(out / "mixture" / "cells").to_pylist()
+    assert sorted(c["category"] for c in cells) == sorted(first["categories"])
+    assert {c["status"] for c in cells} == {"reused"}
+
+    third = mixture_inference(dataclasses.replace(p, lp_T=200))["estimates"]["gpt2"]
+    assert third["reused"] is False and third["T"] == 200
+    assert {c["status"] for c in pq.read_table(out / "mixture" / "cells").to_pylist()} == {"reused"}

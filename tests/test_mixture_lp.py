@@ -129,3 +129,39 @@ def test_bootstrap_intervals(controlled):
     sol = solve_mixture(prob, n_bootstrap=8)
     assert sol.n_bootstrap == 8 and np.all(sol.lo <= sol.hi + 1e-12)
     assert np.isclose(sol.boot.sum(axis=1), 1).all()
+
+
+@pytest.mark.shared
+def test_continuation_reaches_the_full_lp_optimum(controlled):
+    """Continuation (search a subset of steps first, then all) ends at the full LP's optimum."""
+    ml, _, _, held = controlled
+    T = 120
+    prob = MixtureProblem(LANGS, [trajectory_for_texts(ml, held[lang], T) for lang in LANGS], T)
+    universe = np.unique(np.concatenate([tr.init_pair for tr in prob.trajs] + [tr.delta_pair for tr in prob.trajs]))
+    all_pairs = []
+    for t in range(T):
+        c = prob.exact(universe, np.full(len(universe), t))
+        all_pairs.append(universe[(c > 0).any(axis=1)])
+    full, full_obj = solve_full(prob, all_pairs, return_objective=True)
+    assert full_obj > 0
+    for kind in ("stride", "prefix"):
+        stages = []
+        sol = solve_mixture(prob, init_k=1, continuation=2, continuation_kind=kind, log=stages.append)
+        # two subset stages ran and logged, then the search over every step converged
+        assert sum(m.startswith("stage ") for m in stages) == 2, (kind, stages)
+        assert sol.status == "Optimal", (kind, sol.status)
+        assert np.isclose(sol.objective, full_obj, rtol=1e-7), kind
+        assert np.allclose(prob.to_bytes(full), sol.proportion, atol=1e-5), kind
+    # a solve stopped early brackets the optimum: restricted objective <= optimum <= certified upper bound
+    for rounds in (1, 2, 3):
+        part = solve_mixture(prob, init_k=1, max_rounds=rounds)
+        assert "not converged" in part.status and part.gap > 0, (rounds, part.status)
+        assert np.isclose(part.gap, (part.upper - part.objective) / part.upper)
+        assert part.objective <= full_obj * (1 + 1e-9) and full_obj <= part.upper * (1 + 1e-9), (rounds, part.upper)
+    # stopped inside a continuation stage: still certified against every step
+    part = solve_mixture(prob, init_k=1, max_rounds=1, continuation=2)
+    assert "continuation stage 1 of 3" in part.status and part.gap > 0, part.status
+    assert part.objective <= full_obj * (1 + 1e-9) and full_obj <= part.upper * (1 + 1e-9)
+    assert solve_mixture(prob, init_k=1).gap < 1e-12  # converged: only float round-off remains
+    with pytest.raises(ValueError, match="continuation_kind"):
+        solve_mixture(prob, continuation=1, continuation_kind="random")

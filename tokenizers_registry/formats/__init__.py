@@ -21,6 +21,11 @@ FORMATS: dict[str, str] = {
     "clip-merges": "tokenizers_registry.formats.clip_merges",
 }
 
+# Ids a loaded tokenizer may declare. The largest real vocabularies hold a few hundred
+# thousand ids; jobs size per-id arrays by vocab_size, so a file declaring an id of
+# 2**32 would make them allocate tens of gigabytes.
+MAX_VOCAB_SIZE = 1 << 24
+
 
 def load_format(fmt: str, path: str | Path, params: dict | None = None) -> Tokenizer:
     """Load `path` as format `fmt`; any failure becomes a TokenizerFileError naming the file
@@ -29,11 +34,15 @@ def load_format(fmt: str, path: str | Path, params: dict | None = None) -> Token
         raise TokenizerFileError(f"{path}: unknown tokenizer format {fmt!r}; known: {', '.join(sorted(FORMATS))}")
     module = importlib.import_module(FORMATS[fmt])
     try:
-        return module.load(Path(path), dict(params or {}))
+        tok = module.load(Path(path), dict(params or {}))
     except (TokenizerFileError, ConfigError):
         raise
     except Exception as e:  # corrupt files raise anything from JSON, protobuf or the libraries
         raise TokenizerFileError(f"{path}: cannot load as {fmt}: {type(e).__name__}: {e}") from e
+    if not 0 < tok.vocab_size <= MAX_VOCAB_SIZE:
+        raise TokenizerFileError(f"{path}: declares {tok.vocab_size} token ids; a tokenizer may have 1 to "
+                                 f"{MAX_VOCAB_SIZE} (an id that large is a corrupt or hostile file)")
+    return tok
 
 
 def sniff_format(path: str | Path) -> str:

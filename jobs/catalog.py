@@ -1,0 +1,195 @@
+"""The dataset catalog, generated from `schemas/` so it cannot drift.
+
+    docs/datasets.md          every registered dataset: path, partitioning, key, writer, columns with docs
+    <out>/catalog.json        the same as data, plus what is present under that output root (files,
+                              bytes, rows, content versions) and the last run of each producing flow
+
+    tokatlas catalog --docs docs/datasets.md     regenerate the Markdown (a test compares it)
+    tokatlas catalog --out OUT                   (re)write OUT/catalog.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from schemas import DATASETS, Dataset
+
+DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "datasets.md"
+VERSION_COLUMNS = ("corpus_version", "eval_version", "sample_version")  # content hashes of the inputs
+FLOWS = ("token-premium", "tokenizer-grid", "vocab-trim", "mixture-inference", "mixture-controlled")
+
+
+def columns(ds: Dataset) -> list[dict]:
+    docs = ds.column_docs()
+    return [{"name": f.name, "type": str(f.type), "doc": docs[f.name],
+             "partition": f.name in ds.partition_by, "required": f.name in ds.required} for f in ds.schema]
+
+
+def dataset_entry(ds: Dataset) -> dict:
+    """The dataset's contract as plain data (what both the Markdown and the manifest show)."""
+    return {"name": ds.name, "description": ds.description, "path": ds.path, "partition_by": list(ds.partition_by),
+            "key": list(ds.key), "sort_by": list(ds.sort_by), "produced_by": ds.produced_by,
+            "columns": columns(ds)}
+
+
+# -- Markdown ---------------------------------------------------------------------------
+def _cell(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def catalog_markdown() -> str:
+    """docs/datasets.md, deterministic (registration order of `schemas.DATASETS`)."""
+    lines = [
+        "# Datasets",
+        "",
+        "Every dataset tokatlas writes under an output root (`--out`), generated from `schemas/` by "
+        "`tokatlas catalog --docs docs/datasets.md` (`jobs/catalog.py`); do not edit by hand, a test "
+        "regenerates it and compares. Each output root also holds `catalog.json`: the same contracts plus what "
+        "is present there (files, rows, content versions) and the last run of each flow (`run_log`).",
+        "",
+        "Query any of them with `tokatlas query \"SELECT …\" --out OUT` (each is a DuckDB view named after "
+        "the dataset), or from Python with `jobs.query.duckdb_connection(out)`, `jobs.query.scan(out, name)` "
+        "(polars) and `jobs.query.spark_read(spark, out, name)`. Partition columns live in hive-style "
+        "directory names (`lang=eng_Latn/`), not in the files; all columns are nullable in the files, "
+        "*required* ones are checked non-null by the writers.",
+        "",
+        "| dataset | files under the output root | partitioned by | description |",
+        "|---|---|---|---|",
+    ]
+    for ds in DATASETS.values():
+        lines.append(f"| [`{ds.name}`](#{ds.name}) | `{ds.path}` | {', '.join(ds.partition_by) or '—'} | "
+                     f"{_cell(ds.description)} |")
+    for ds in DATASETS.values():
+        lines += ["", f"## {ds.name}", "", ds.description, "",
+                  f"- files: `{ds.path}`",
+                  f"- partitioned by: {', '.join(f'`{c}`' for c in ds.partition_by) or 'nothing'}",
+                  f"- key: {', '.join(f'`{c}`' for c in ds.key) or '—'}"]
+        if ds.sort_by:
+            lines.append(f"- sorted by: {', '.join(f'`{c}`' for c in ds.sort_by)}")
+        lines += [f"- written by: {ds.produced_by or '—'}", "",
+                  "| column | type | | meaning |", "|---|---|---|---|"]
+        for c in columns(ds):
+            flag = "partition" if c["partition"] else ("required" if c["required"] else "")
+            lines.append(f"| `{c['name']}` | {c['type']} | {flag} | {_cell(c['doc'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_docs(path=DOCS_PATH) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(catalog_markdown(), encoding="utf-8")
+    return path
+
+
+# -- manifest at the output root --------------------------------------------------------
+def _present_facts(out, ds: Dataset, files: list[Path]) -> dict:
+    import duckdb
+
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    versions: list[str] = []
+    cols = [c for c in VERSION_COLUMNS if c in ds.schema.names]
+    if cols:  # one scan of the version columns over all files (thousands of cells on a full run)
+        from jobs.query import _lit
+
+        src = f"read_parquet([{', '.join(_lit(str(f)) for f in files)}], union_by_name=true)"
+        for c in cols:
+            try:
+                vals = duckdb.sql(f"SELECT DISTINCT {c} FROM {src} WHERE {c} IS NOT NULL ORDER BY 1 LIMIT 100")
+            except duckdb.BinderException:  # files older than the column
+                continue
+            versions += [f"{c}={v[0]}" for v in vals.fetchall()]
+    return {"present": True, "files": len(files), "bytes": sum(f.stat().st_size for f in files), "rows": rows,
+            "versions": versions}
+
+
+def _last_runs(out) -> dict[str, dict]:
+    from jobs.run_log import read_run_log
+
+    last = {}
+    for r in read_run_log(out).to_pylist():  # oldest first: the newest run of each flow wins
+        last[r["flow"]] = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()
+                           if k in ("run_id", "flow", "started_at", "finished_at", "state", "tokatlas_version")}
+    return last
+
+
+def manifest(out) -> dict:
+    """catalog.json's content: every dataset's contract, what is present under `out`, and for each the
+    last run of the flows that write it."""
+    from jobs.query import dataset_files
+    from jobs.run_log import tokatlas_version
+
+    runs = _last_runs(out)
+    entries = []
+    for ds in DATASETS.values():
+        files = dataset_files(out, ds)
+        e = dataset_entry(ds)
+        e.update(_present_facts(out, ds, files) if files else {"present": False, "files": 0})
+        e["last_runs"] = [runs[f] for f in FLOWS if f in runs and f in ds.produced_by]
+        entries.append(e)
+    return {"output_root": str(Path(out).resolve()), "generated_at": datetime.now(timezone.utc).isoformat(),
+            "tokatlas_version": tokatlas_version(), "datasets": entries}
+
+
+def manifest_path(out) -> Path:
+    return Path(out) / "catalog.json"
+
+
+def write_manifest(out) -> Path:
+    """Write `<out>/catalog.json` atomically."""
+    path = manifest_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(manifest(out), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+# -- what is computed for a corpus × registry -------------------------------------------
+def encode_status(out, corpus: str | None = None, tokenizers: list[str] | None = None,
+                  languages: list[str] | None = None, shard_size: int | None = None) -> dict:
+    """Computed / failed / missing encode cells per tokenizer for an ingested corpus × registered
+    tokenizers, using the encode job's own planner (so it agrees with what a re-run would do)."""
+    from jobs import corpus_store
+    from jobs.encode import plan_cells
+    from jobs.layout import registry_dir
+    from tokenizers_registry.base import ConfigError
+    from tokenizers_registry.registry import Registry
+
+    corpora = sorted(p.name.split("=", 1)[1] for p in (Path(out) / "corpus").glob("corpus=*")
+                     if corpus_store.versions_file(out, p.name.split("=", 1)[1]).is_file())
+    if corpus is None:
+        if len(corpora) != 1:
+            raise ConfigError(f"name a corpus with --corpus; ingested under {out}: {', '.join(corpora) or '(none)'}")
+        corpus = corpora[0]
+    elif corpus not in corpora:
+        raise ConfigError(f"corpus {corpus!r} has not been ingested under {out}; ingested: "
+                          f"{', '.join(corpora) or '(none)'}")
+    specs = Registry(registry_dir(out)).select(tokenizers)
+    if not specs:
+        raise ConfigError(f"no tokenizers registered under {registry_dir(out)}")
+    names = {s.tokenizer_id: s.name for s in specs}
+    rows = {s.tokenizer_id: {"tokenizer_id": s.tokenizer_id, "name": s.name, "computed": 0, "failed": 0,
+                             "missing": 0, "cells": 0} for s in specs}
+    missing_langs: dict[str, set] = {t: set() for t in names}
+    for cell in plan_cells(out, corpus, specs, languages, shard_size):
+        r = rows[cell.tokenizer_id]
+        r["cells"] += 1
+        if cell.is_done(out):
+            r["computed"] += 1
+        elif cell.files(out)["cell_failures"].exists():
+            r["failed"] += 1
+        else:
+            r["missing"] += 1
+            missing_langs[cell.tokenizer_id].add(cell.lang)
+    for t, r in rows.items():
+        r["missing_languages"] = sorted(missing_langs[t])
+    total = {k: sum(r[k] for r in rows.values()) for k in ("computed", "failed", "missing", "cells")}
+    premium = sorted(str(p.relative_to(out)) for p in (Path(out) / "premium" / f"corpus={corpus}").glob("*.parquet"))
+    return {"corpus": corpus, "languages": len(corpus_store.read_corpus_versions(out, corpus)) if not languages
+            else len(languages), "tokenizers": list(rows.values()), "total": total, "premium_tables": premium}

@@ -1,0 +1,239 @@
+"""The run log: every flow run appends one row (schemas.run_log.RUN_LOG) under `<out>/run_log/`.
+
+One small Parquet file per run, written atomically, so concurrent runs never clobber
+each other and an analyst can tell which numbers came from which inputs. Flows wrap
+their body with `logged_run` and call `mark` after each stage:
+
+    @flow(name="token-premium")
+    @logged_run("token-premium")
+    def token_premium(params): ...
+        enc = encode_task(p, ids)
+        mark("encode", computed=enc["cells_ok"], skipped=enc["cells_skipped"], failed=enc["cells_failed"])
+
+The row is written when the flow returns and when it raises (state failed, with the
+error); the catalog manifest (`<out>/catalog.json`) is refreshed at the same time.
+Nothing here imports Prefect: the Prefect run id is read only if Prefect is loaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import json
+import logging
+import sys
+import time
+import uuid
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field, is_dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jobs.layout import dataset_dir, registry_dir, write_parquet_atomic
+from schemas import conform, validate
+from schemas.run_log import RUN_LOG
+
+log = logging.getLogger(__name__)
+SMALL_FILE = 64 << 20  # input files up to this size get a sha256 in the log; larger ones size + mtime
+
+
+@dataclass
+class RunRecorder:
+    """What one flow run did so far; `mark` adds to the recorder of the running flow."""
+
+    flow: str
+    params: object = None
+    run_id: str = ""
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    t0: float = field(default_factory=time.perf_counter)
+    last: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)
+    computed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    tokenizer_ids: list[str] = field(default_factory=list)
+    inputs: dict = field(default_factory=dict)
+
+    def mark(self, stage: str, *, computed: int = 0, skipped: int = 0, failed: int = 0,
+             tokenizer_ids=None, inputs: dict | None = None) -> None:
+        now = time.perf_counter()
+        self.stages[stage] = self.stages.get(stage, 0.0) + now - (self.last or self.t0)
+        self.last = now
+        self.computed += int(computed or 0)
+        self.skipped += int(skipped or 0)
+        self.failed += int(failed or 0)
+        for t in tokenizer_ids or []:
+            if t not in self.tokenizer_ids:
+                self.tokenizer_ids.append(t)
+        self.inputs.update(inputs or {})
+
+
+_CURRENT: ContextVar[RunRecorder | None] = ContextVar("tokatlas_run", default=None)
+
+
+def mark(stage: str, **kw) -> None:
+    """Record the end of a stage of the running flow (time since the previous mark, cell counts,
+    tokenizer ids and other inputs used); a no-op outside `logged_run`."""
+    rec = _CURRENT.get()
+    if rec is not None:
+        rec.mark(stage, **kw)
+
+
+def current_run_id() -> str:
+    """The Prefect flow run id when called inside a flow run, else a new uuid."""
+    ctx_mod = sys.modules.get("prefect.context")  # only if the caller already runs under Prefect
+    if ctx_mod is not None:
+        ctx = ctx_mod.FlowRunContext.get()
+        if ctx is not None and getattr(ctx, "flow_run", None) is not None:
+            return str(ctx.flow_run.id)
+    return str(uuid.uuid4())
+
+
+def tokatlas_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tokatlas")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# -- inputs -----------------------------------------------------------------------------
+def _params_dict(params) -> dict:
+    if params is None:
+        return {}
+    if is_dataclass(params):
+        return asdict(params)
+    return dict(params) if isinstance(params, dict) else {"value": params}
+
+
+def _file_facts(path: str) -> dict:
+    p = Path(path)
+    if p.is_dir():
+        return {"path": str(p.resolve()), "kind": "directory"}
+    st = p.stat()
+    facts = {"path": str(p.resolve()), "bytes": st.st_size,
+             "mtime": datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat()}
+    if st.st_size <= SMALL_FILE:
+        facts["sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return facts
+
+
+def input_versions(out, params: dict, tokenizer_ids: list[str], extra: dict) -> dict:
+    """Corpus versions, tokenizer ids with sha256, and the input files named by the parameters."""
+    from jobs import corpus_store
+
+    inputs: dict = {}
+    corpus = params.get("corpus_name")
+    if out and corpus:
+        manifest = corpus_store.read_corpus_manifest(out, corpus)
+        langs = params.get("coverage_languages") or params.get("languages") or sorted(manifest)
+        inputs["corpus"] = {"name": corpus,
+                            "versions": {lang: manifest[lang]["version"] for lang in sorted(langs) if lang in manifest}}
+        read_record = getattr(corpus_store, "read_ingest_record", None)  # source fingerprint of the last ingest
+        record = read_record(out, corpus) if read_record else None
+        if record:
+            inputs["corpus"]["ingest"] = record
+    if tokenizer_ids:
+        reg = registry_dir(out) / "tokenizers.parquet"
+        rows = {r["tokenizer_id"]: r for r in pq.read_table(reg, columns=["tokenizer_id", "name", "sha256"]).to_pylist()} \
+            if reg.is_file() else {}
+        inputs["tokenizers"] = [{"tokenizer_id": t, "name": rows.get(t, {}).get("name"),
+                                 "sha256": rows.get(t, {}).get("sha256")} for t in tokenizer_ids]
+    files = {}
+    for k, v in params.items():
+        if isinstance(v, str) and k in {"corpus_path", "tokenizer_manifest", "tokenizer_file", "flores", "spec",
+                                        "embeddings", "head"} and Path(v).exists():
+            files[k] = _file_facts(v)
+    for i, f in enumerate(params.get("tokenizer_files") or []):
+        if Path(f).exists():
+            files[f"tokenizer_files[{i}]"] = _file_facts(f)
+    if files:
+        inputs["files"] = files
+    inputs.update(extra)
+    return inputs
+
+
+# -- writing and reading ----------------------------------------------------------------
+def run_log_dir(out) -> Path:
+    return dataset_dir(out, "run_log")
+
+
+def record(rec: RunRecorder, out, state: str, error: BaseException | None = None) -> Path:
+    """Write the run's row to `<out>/run_log/<started>-<run_id>.parquet` atomically."""
+    finished = datetime.now(timezone.utc)
+    params = _params_dict(rec.params)
+    try:
+        inputs = input_versions(out, params, rec.tokenizer_ids, rec.inputs)
+    except Exception as e:  # the log of a failed run must not fail on a half-written input
+        inputs = {"error": f"{type(e).__name__}: {e}", **rec.inputs}
+    row = {
+        "run_id": rec.run_id, "flow": rec.flow, "started_at": rec.started_at, "finished_at": finished,
+        "duration_s": (finished - rec.started_at).total_seconds(), "state": state,
+        "parameters_json": json.dumps(params, sort_keys=True, default=str, ensure_ascii=False),
+        "input_versions_json": json.dumps(inputs, sort_keys=True, default=str, ensure_ascii=False),
+        "cells_computed": rec.computed, "cells_skipped": rec.skipped, "cells_failed": rec.failed,
+        "stage_durations_json": json.dumps({k: round(v, 3) for k, v in rec.stages.items()}),
+        "tokatlas_version": tokatlas_version(),
+        "error": None if error is None else f"{type(error).__name__}: {error}"[:4000],
+    }
+    table = conform(pa.Table.from_pylist([row]), RUN_LOG)
+    validate(table, RUN_LOG)
+    name = f"{rec.started_at.strftime('%Y%m%dT%H%M%S')}-{rec.run_id}.parquet"
+    return write_parquet_atomic(table, run_log_dir(out) / name)
+
+
+def read_run_log(out) -> pa.Table:
+    """Every run row under `out`, oldest first (empty table with the schema when there is none)."""
+    files = sorted(run_log_dir(out).glob("*.parquet")) if run_log_dir(out).is_dir() else []
+    files = [f for f in files if not f.name.startswith(".")]
+    if not files:
+        return RUN_LOG.schema.empty_table()
+    table = pa.concat_tables([conform(pq.read_table(f), RUN_LOG) for f in files])
+    return table.sort_by([("started_at", "ascending")])
+
+
+def logged_run(flow_name: str, default_params=None):
+    """Decorator for a flow function `f(params=None)`: records its run in the run log and
+    refreshes `<out>/catalog.json`, whether it returns or raises."""
+
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(params=None, *args, **kwargs):
+            p = params if params is not None else (default_params() if default_params else None)
+            rec = RunRecorder(flow=flow_name, params=p, run_id=current_run_id())
+            token = _CURRENT.set(rec)
+            try:
+                result = fn(p, *args, **kwargs)
+            except BaseException as e:
+                _finish(rec, p, "failed", e)
+                raise
+            finally:
+                _CURRENT.reset(token)
+            _finish(rec, p, "completed", None)
+            return result
+
+        # Annotations resolved in the flow's module: Prefect validates parameters against the
+        # signature, resolving names in the wrapper's globals (this module's) otherwise.
+        try:
+            wrapper.__signature__ = inspect.signature(fn, eval_str=True)
+        except NameError:  # e.g. a class local to a function: leave the annotations as strings
+            wrapper.__signature__ = inspect.signature(fn)
+        return wrapper
+
+    return deco
+
+
+def _finish(rec: RunRecorder, params, state: str, error: BaseException | None) -> None:
+    out = getattr(params, "out", None) or "tokatlas-out"
+    try:
+        record(rec, out, state, error)
+        from jobs.catalog import write_manifest
+
+        write_manifest(out)
+    except Exception:  # never hide the flow's own result or error behind a logging failure
+        log.exception("could not write the run log / catalog under %s", out)

@@ -1,0 +1,43 @@
+"""The run log (jobs/run_log.py): one row per flow run, so every number can be traced to its inputs.
+
+    <out>/run_log/<started_at>-<run_id>.parquet     one small file per run (append = a new file)
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from schemas.datasets import Dataset, col, register
+
+S, I64, F64 = pa.string(), pa.int64(), pa.float64()
+TS = pa.timestamp("us", tz="UTC")
+
+RUN_LOG = register(Dataset(
+    name="run_log",
+    description="One row per flow run: parameters, input versions, cells computed/skipped/failed, durations, "
+                "final state. Written at the end of every flow run, also when it fails.",
+    schema=pa.schema([
+        col("run_id", S, "Prefect flow run id when run under Prefect, else a random uuid"),
+        col("flow", S, "flow name: token-premium | tokenizer-grid | vocab-trim | mixture-inference | mixture-controlled"),
+        col("started_at", TS, "when the flow body started"),
+        col("finished_at", TS, "when it returned or failed"),
+        col("duration_s", F64, "finished_at - started_at in seconds"),
+        col("state", S, "completed | failed"),
+        col("parameters_json", S, "the flow's parameters, canonical JSON"),
+        col("input_versions_json", S, "inputs the numbers came from, JSON: corpus name and per-language content "
+                                      "versions, tokenizer ids with the sha256 of their artifacts, input files"),
+        col("cells_computed", I64, "cells (tokenizer x language, grid cell, tokenizer x category) computed by this run"),
+        col("cells_skipped", I64, "cells already done by an earlier run and reused"),
+        col("cells_failed", I64, "cells that failed in this run (each has a failure row in its dataset)"),
+        col("stage_durations_json", S, "seconds per flow stage, JSON object in stage order"),
+        col("tokatlas_version", S, "installed tokatlas package version"),
+        col("error", S, "failed runs: exception type and message"),
+    ]),
+    key=("run_id",),
+    required=("run_id", "flow", "started_at", "state"),
+    path="run_log/*.parquet",
+    produced_by="jobs/run_log.py, at the end of every flow run (token-premium, tokenizer-grid, vocab-trim, "
+                "mixture-inference, mixture-controlled)",
+))
+
+__all__ = ["RUN_LOG"]
