@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from flows.prefect_env import configure_prefect_env
@@ -41,6 +41,8 @@ class GridParams:
     second_pass: bool | None = None  # None: as the spec says
     wave_size: int = 0  # Spark tasks per wave (progress is logged after each); 0: all at once
     spark_master: str | None = None
+    spark_launcher: str | None = None  # in-process | spark-submit (as in the premium flow)
+    spark_submit_args: list[str] = field(default_factory=list)
     grid: GridSpec | None = None  # set by checked(); or pass a GridSpec built in Python
 
     def checked(self) -> GridParams:
@@ -54,6 +56,9 @@ class GridParams:
         if self.second_pass is None:
             self.second_pass = self.grid.analysis.second_pass
         self.registry_root = normalize_root(self.registry_root or registry_dir(self.out))
+        from jobs.spark import spark_launcher
+
+        self.spark_launcher = spark_launcher(self.spark_launcher)
         return self
 
 
@@ -65,16 +70,31 @@ def _spark(p: GridParams):
     return build_spark("tokatlas-grid", master=p.spark_master)
 
 
+def _submit(p: GridParams, fn: str, **kwargs):
+    """`fn(spark, **kwargs)` in a spark-submit'ed driver (launcher "spark-submit")."""
+    from jobs.spark import call_job
+
+    return call_job(fn, kwargs, app_name=f"tokatlas-grid-{fn.rpartition(':')[2]}", master=p.spark_master,
+                    launcher="spark-submit", submit_args=p.spark_submit_args)
+
+
+def _submitted(p: GridParams) -> bool:
+    return p.spark_launcher == "spark-submit"
+
+
 @task(name="grid-plan", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_config_error)
 def plan_task(p: GridParams) -> tuple[list[Cell], dict]:
     from jobs.train_grid import plan_grid
 
+    if _submitted(p):
+        r = _submit(p, "jobs.train_grid:plan_job", spec=asdict(p.grid), out=p.out)
+        return [Cell(**{k: c[k] for k in Cell.__dataclass_fields__}) for c in r["cells"]], r["manifest"]
     return plan_grid(p.grid, p.out, spark=_spark(p))
 
 
 @task(name="grid-train", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def train_task(p: GridParams, cells: list[Cell], label: str) -> dict:
-    from jobs.train_grid import grid_status, train_cells
+    from jobs.train_grid import TrainSummary, grid_status, train_cells
 
     log = get_run_logger()
     st = grid_status(p.out, cells)
@@ -89,8 +109,13 @@ def train_task(p: GridParams, cells: list[Cell], label: str) -> dict:
         log.info("%s progress: %d trained, %d failed this run, %d of %d still to train", label, s.trained, s.failed,
                  s.planned - s.skipped - s.trained - s.failed, s.planned - s.skipped)
 
-    s = train_cells(_spark(p), p.out, p.grid, cells, registry_root=p.registry_root, retry_failed=p.retry_failed,
-                    wave_size=p.wave_size, progress=progress)
+    if _submitted(p):  # the driver prints its own summary; progress is per finished job here
+        s = TrainSummary(**_submit(p, "jobs.train_grid:train_job", spec=asdict(p.grid), out=p.out,
+                                   cells=[c.to_dict() for c in cells], registry_root=p.registry_root,
+                                   retry_failed=p.retry_failed, wave_size=p.wave_size))
+    else:
+        s = train_cells(_spark(p), p.out, p.grid, cells, registry_root=p.registry_root,
+                        retry_failed=p.retry_failed, wave_size=p.wave_size, progress=progress)
     bar.close()
     st = grid_status(p.out, cells)
     log.info("%s: trained %d, failed %d this run in %.1fs; done %d, failed %d, remaining %d", label, s.trained,
@@ -102,8 +127,11 @@ def train_task(p: GridParams, cells: list[Cell], label: str) -> dict:
 def ctc_task(p: GridParams, cells: list[Cell], manifest: dict) -> dict:
     from jobs.inequity import compute_ctc
 
-    return compute_ctc(_spark(p), p.out, p.grid.name, [c.cell_id for c in cells], manifest,
-                       registry_root=p.registry_root)
+    kwargs = {"out": p.out, "grid": p.grid.name, "cell_ids": [c.cell_id for c in cells], "manifest": manifest,
+              "registry_root": p.registry_root}
+    if _submitted(p):
+        return _submit(p, "jobs.inequity:compute_ctc", **kwargs)
+    return compute_ctc(_spark(p), **kwargs)
 
 
 def second_pass_cells(p: GridParams, optimal_rows: list[dict], manifest: dict) -> list[Cell]:
@@ -223,7 +251,11 @@ def add_cli(subparsers) -> None:
     run.add_argument("--second-pass", action="store_true", default=None,
                      help="train the optimal vocabulary sizes and measure their variance (default: as the spec)")
     run.add_argument("--wave-size", type=int, default=0, help="Spark tasks per wave; progress is logged per wave")
-    run.add_argument("--spark-master")
+    run.add_argument("--spark-master", help="Spark master URL (default local[*] or $TOKATLAS_SPARK_MASTER)")
+    run.add_argument("--spark-launcher", choices=("in-process", "spark-submit"),
+                     help="run each Spark step in this process or in a spark-submit'ed driver")
+    run.add_argument("--spark-submit-arg", action="append", dest="spark_submit_args", metavar="ARG",
+                     help="extra spark-submit option (repeatable)")
     st = sub.add_parser("status", help="done / failed / remaining cells of a grid",
                         epilog="example: tokatlas grid status --spec examples/grid_demo.yaml --out out/grid --json")
     st.add_argument("--spec", required=True)
@@ -245,7 +277,8 @@ def cmd_grid(a) -> int:
                 print(f"  failed {f[0]} {f[1]} {f[2]} V={f[3]}: {f[4]}: {(f[5] or '')[:120]}")
         return 0
     params = GridParams(spec=a.spec, out=a.out, registry_root=a.registry_root, retry_failed=a.retry_failed,
-                        second_pass=a.second_pass, wave_size=a.wave_size, spark_master=a.spark_master).checked()
+                        second_pass=a.second_pass, wave_size=a.wave_size, spark_master=a.spark_master,
+                        spark_launcher=a.spark_launcher, spark_submit_args=a.spark_submit_args or []).checked()
     r = tokenizer_grid(params)
     s, t = r["status"], r["train"]
     print(f"grid {params.grid.name}: {t['planned']} cells, {t['skipped']} already had a result, {t['trained']} trained, "

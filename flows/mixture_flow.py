@@ -17,7 +17,7 @@ CLI (registered by `add_cli`):
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from flows.prefect_env import configure_prefect_env
@@ -55,6 +55,8 @@ class MixtureParams:
     lp_T: int | None = None  # merges used by the LP (default: T, the merges counted)
     reuse_counts: bool = True  # keep trajectories counted from the same sample and tokenizer file with >= T merges
     spark_master: str | None = None
+    spark_launcher: str | None = None  # in-process | spark-submit (as in the premium flow)
+    spark_submit_args: list[str] = field(default_factory=list)
 
     def checked(self) -> MixtureParams:
         if not self.tokenizer_manifest or not Path(self.tokenizer_manifest).is_file():
@@ -66,6 +68,9 @@ class MixtureParams:
         if self.bootstrap_unit not in ("merges", "samples"):
             raise ConfigError(f"bootstrap unit must be merges or samples, not {self.bootstrap_unit!r}")
         self.languages = self.languages or DEFAULT_LANGUAGES
+        from jobs.spark import spark_launcher
+
+        self.spark_launcher = spark_launcher(self.spark_launcher)
         return self
 
 
@@ -78,16 +83,15 @@ def samples_task(p: MixtureParams) -> dict[str, str]:
 
 @task(name="mixture-counts", retries=1, retry_condition_fn=retry_unless_config_error)
 def counts_task(p: MixtureParams, samples: dict[str, str]) -> list[dict]:
-    from jobs.mixture_counts import count_cells, make_cells
-    from jobs.spark import build_spark
+    from jobs.mixture_counts import make_cells
+    from jobs.spark import call_job
     from tokenizers_registry.merges import manifest_entries
 
     toks = manifest_entries(p.tokenizer_manifest, p.tokenizers)
     cells = make_cells(p.out, toks, samples, p.T, p.top_k, p.n_bootstrap if p.bootstrap_unit == "samples" else 0,
                        reuse=p.reuse_counts)
-    df = count_cells(build_spark("tokatlas-mixture", master=p.spark_master), cells)
-    df.write.mode("overwrite").parquet(str(Path(p.out) / "mixture" / "cells"))
-    rows = [r.asDict() for r in df.collect()]
+    rows = call_job("jobs.mixture_counts:count_job", {"out": p.out, "cells": cells}, app_name="tokatlas-mixture",
+                    master=p.spark_master, launcher=p.spark_launcher, submit_args=p.spark_submit_args)
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:
         get_run_logger().warning(f"{len(failed)} mixture cells failed, e.g. {failed[0]['error'][:300]}")
@@ -236,7 +240,8 @@ def cmd_mixture(a) -> int:
         p = MixtureParams(out=a.out, tokenizer_manifest=a.tokenizer_manifest, tokenizers=csv_list(a.tokenizers),
                           flores=a.flores, languages=csv_list(a.languages), code_bytes=a.code_bytes, T=a.T,
                           n_bootstrap=a.bootstrap, bootstrap_unit=a.bootstrap_unit, lp_max_seconds=a.lp_max_seconds,
-                          lp_T=a.lp_T, reuse_counts=a.reuse_counts, spark_master=a.spark_master)
+                          lp_T=a.lp_T, reuse_counts=a.reuse_counts, spark_master=a.spark_master,
+                          spark_launcher=a.spark_launcher, spark_submit_args=a.spark_submit_args or [])
         res = mixture_inference(p)
     else:
         p = ControlledParams(out=a.out, flores=a.flores, n=_ints(a.n), T=_ints(a.T),
@@ -285,7 +290,11 @@ def add_cli(subparsers) -> None:
     ev.add_argument("--trials", type=int, default=10)
     ev.add_argument("--train-bytes", type=int, default=400_000)
     ev.add_argument("--code", action="store_true", help="one of the n categories is Python stdlib source")
+    inf.add_argument("--spark-launcher", choices=("in-process", "spark-submit"),
+                     help="count pairs in this process's Spark session or in a spark-submit'ed driver")
+    inf.add_argument("--spark-submit-arg", action="append", dest="spark_submit_args", metavar="ARG",
+                     help="extra spark-submit option (repeatable)")
     for q in (inf, ev):
         q.add_argument("--out", default="tokatlas-out")
-        q.add_argument("--spark-master")
+        q.add_argument("--spark-master", help="Spark master URL (default local[*] or $TOKATLAS_SPARK_MASTER)")
     p.set_defaults(func=cmd_mixture)

@@ -53,6 +53,8 @@ class TrimParams:
     embeddings: str | None = None
     head: str | None = None
     spark_master: str | None = None
+    spark_launcher: str | None = None  # in-process | spark-submit (as in the premium flow)
+    spark_submit_args: list[str] = field(default_factory=list)
 
     def checked(self) -> TrimParams:
         """Validate without starting Spark; raises ConfigError with a clear message."""
@@ -83,24 +85,27 @@ class TrimParams:
             raise ConfigError("--splits must name at least one split")
         if set(self.splits) & set(self.heldout_splits):
             raise ConfigError(f"held-out splits {self.heldout_splits} overlap the trimming splits {self.splits}")
+        from jobs.spark import spark_launcher
+
+        self.spark_launcher = spark_launcher(self.spark_launcher)
         return self
 
 
-def _spark(p: TrimParams):
-    from jobs.spark import build_spark
+def _run(p: TrimParams, fn: str, **kwargs):
+    """`fn(spark, **kwargs)` through the configured launcher and master; plain-data result."""
+    from jobs.spark import call_job
 
-    return build_spark("tokatlas-trim", master=p.spark_master)
+    return call_job(fn, kwargs, app_name=f"tokatlas-trim-{fn.rpartition(':')[2]}", master=p.spark_master,
+                    launcher=p.spark_launcher, submit_args=p.spark_submit_args)
 
 
 @task(name="ingest", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def ingest_task(p: TrimParams) -> dict:
-    from jobs.ingest import ingest
-
-    s = ingest(_spark(p), p.corpus_source, p.corpus_path, p.corpus_name, p.out, languages=p.coverage_languages)
-    if s.skipped:
-        get_run_logger().info("ingest skipped: %s source unchanged since the last ingest", s.corpus)
-    return {"languages": s.languages, "rows_kept": s.rows_kept, "rows_rejected": s.rows_rejected,
-            "skipped": s.skipped}
+    s = _run(p, "jobs.ingest:ingest", source_kind=p.corpus_source, path=p.corpus_path, corpus_name=p.corpus_name,
+             out=p.out, languages=p.coverage_languages)
+    if s["skipped"]:
+        get_run_logger().info("ingest skipped: %s source unchanged since the last ingest", s["corpus"])
+    return {k: s[k] for k in ("languages", "rows_kept", "rows_rejected", "skipped")}
 
 
 @task(name="register-tokenizer", retry_condition_fn=retry_unless_config_error)
@@ -119,9 +124,8 @@ def register_task(p: TrimParams) -> dict:
 
 @task(name="token-freqs", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def freqs_task(p: TrimParams, tokenizer_id: str) -> dict:
-    from jobs.token_freqs import token_freqs
-
-    return token_freqs(_spark(p), p.out, p.corpus_name, [tokenizer_id], p.coverage_languages).to_dict()
+    return _run(p, "jobs.token_freqs:token_freqs", out=p.out, corpus=p.corpus_name, tokenizers=[tokenizer_id],
+                languages=p.coverage_languages)
 
 
 @task(name="coverage", retries=1, retry_condition_fn=retry_unless_config_error)
@@ -213,7 +217,8 @@ def params_from_args(a) -> TrimParams:
         splits=csv_list(a.splits) or [],
         heldout_splits=csv_list(a.heldout_splits) or [], min_frequency=a.min_frequency, top_n=a.top_n,
         keep_tokens=csv_list(a.keep_tokens) or [], hidden_size=a.hidden_size, embeddings=a.embeddings,
-        head=a.head, spark_master=a.spark_master)
+        head=a.head, spark_master=a.spark_master, spark_launcher=a.spark_launcher,
+        spark_submit_args=a.spark_submit_args or [])
 
 
 def _language_sets(values: list[str]) -> dict[str, list[str]]:
@@ -277,5 +282,9 @@ def add_cli(subparsers) -> None:
     p.add_argument("--embeddings", help="input embedding matrix to trim (.npy, .npz, .safetensors)")
     p.add_argument("--head", help="output head or bias to trim (same formats)")
     p.add_argument("--out", default="tokatlas-out")
-    p.add_argument("--spark-master")
+    p.add_argument("--spark-master", help="Spark master URL (default local[*] or $TOKATLAS_SPARK_MASTER)")
+    p.add_argument("--spark-launcher", choices=("in-process", "spark-submit"),
+                   help="run each Spark step in this process or in a spark-submit'ed driver")
+    p.add_argument("--spark-submit-arg", action="append", dest="spark_submit_args", metavar="ARG",
+                   help="extra spark-submit option (repeatable), e.g. --spark-submit-arg=--archives=env.tar.gz#env")
     p.set_defaults(func=cmd_trim)

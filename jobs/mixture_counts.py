@@ -337,6 +337,14 @@ def count_cells(spark, cells: list[dict]):
     return spark.createDataFrame(rows, schema=to_spark_schema(MIXTURE_CELLS.schema))
 
 
+def count_job(spark, out: str, cells: list[dict]) -> list[dict]:
+    """Count every cell, write `<out>/mixture/cells` and return its rows (plain data, for
+    `jobs.spark.call_job` and the CLI)."""
+    df = count_cells(spark, cells)
+    df.write.mode("overwrite").parquet(str(Path(out) / "mixture" / "cells"))
+    return [r.asDict() for r in df.collect()]
+
+
 def make_cells(out: str | Path, tokenizers: list[dict], samples: dict[str, str], T: int,
                top_k: int = DEFAULT_TOP_K, n_bootstrap: int = 0, reuse: bool = False) -> list[dict]:
     """The (tokenizer, category, replicate) grid; `samples` maps category -> sample Parquet (column text).
@@ -358,9 +366,7 @@ def main(argv: list[str] | None = None) -> int:
 
     spark = build_spark("tokatlas-mixture-counts", master=a.spark_master)
     cells = json.loads(Path(a.cells).read_text())
-    df = count_cells(spark, cells)
-    df.write.mode("overwrite").parquet(str(Path(a.out) / "mixture" / "cells"))
-    failed = df.filter("status = 'failed'").count()
+    failed = sum(r["status"] == "failed" for r in count_job(spark, a.out, cells))
     print(f"{len(cells)} cells, {failed} failed")
     return 1 if failed else 0
 

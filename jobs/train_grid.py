@@ -29,7 +29,16 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.grid_spec import Cell, GridSpec, Source, expand, load_spec, plan, trainer_versions
+from jobs.grid_spec import (
+    Cell,
+    GridSpec,
+    Source,
+    expand,
+    load_spec,
+    plan,
+    spec_from_dict,
+    trainer_versions,
+)
 from jobs.layout import registry_dir, write_parquet_atomic
 from schemas import conform
 from schemas.grid import GRID_CELLS
@@ -459,6 +468,23 @@ def train_cells(spark, out, spec: GridSpec, cells: list[Cell], *, registry_root=
     s.registered += register_cells(out, reg_root, cells)  # cells trained by an interrupted earlier run
     s.wall_seconds = time.perf_counter() - t0
     return s
+
+
+def _cells(dicts: list[dict]) -> list[Cell]:
+    return [Cell(**{k: d[k] for k in Cell.__dataclass_fields__}) for d in dicts]
+
+
+def plan_job(spark, spec: dict, out, extra_cells: list[dict] | None = None) -> dict:
+    """`plan_grid` with plain-data arguments and result, for `jobs.spark.call_job`."""
+    cells, manifest = plan_grid(spec_from_dict(spec), out, _cells(extra_cells or []), spark=spark)
+    return {"cells": [c.to_dict() for c in cells], "manifest": manifest}
+
+
+def train_job(spark, spec: dict, out, cells: list[dict], registry_root=None, retry_failed: bool = False,
+              wave_size: int = 0) -> dict:
+    """`train_cells` with plain-data arguments and result, for `jobs.spark.call_job`."""
+    return train_cells(spark, out, spec_from_dict(spec), _cells(cells), registry_root=registry_root,
+                       retry_failed=retry_failed, wave_size=wave_size).to_dict()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,3 +96,28 @@ def test_bad_spec_fails_before_spark(tmp_path):
                    "data: {train: [], eval: {kind: flores, path: /nope.parquet}}\n")
     with pytest.raises(ConfigError, match="data.eval: path /nope.parquet does not exist"):
         GridParams(spec=str(bad)).checked()
+
+
+def test_flow_through_spark_submit_equals_in_process(spark, prefect_harness, tmp_path):
+    """Launcher "spark-submit": plan, train and CTC each run in their own driver and give the
+    same cells, tokenizer ids and CTC as the in-process flow."""
+    from flows.grid_flow import GridParams, tokenizer_grid
+    from jobs.inequity import read_ctc
+    from jobs.train_grid import read_cells
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(textwrap.dedent(SPEC).replace("FLORES", str(shared_path("flores200", "flores200_dev_devtest.parquet")))
+                    .replace("name: flowtest", "name: tiny").replace("[eng_Latn, fin_Latn, tur_Latn]", "[eng_Latn, fin_Latn]")
+                    .replace("second_pass: true", "second_pass: false"))
+    got = {}
+    for launcher in ("in-process", "spark-submit"):
+        out = tmp_path / launcher
+        r = tokenizer_grid(GridParams(spec=str(spec), out=str(out), spark_launcher=launcher,
+                                      spark_master="local[1]" if launcher == "spark-submit" else None))
+        ids = [c["cell_id"] for c in read_cells(out).to_pylist()]
+        manifest = json.loads((out / "grid" / "tiny" / "samples" / "samples.json").read_text())
+        ctc = sorted((x["cell_id"], x["ctc"]) for x in read_ctc(out, ids, manifest).to_pylist())
+        tok = sorted((c["cell_id"], c["status"], c["actual_vocab_size"]) for c in read_cells(out).to_pylist())
+        got[launcher] = (r["status"]["done"], tok, ctc)
+    assert got["spark-submit"][0] == got["in-process"][0] > 0
+    assert got["spark-submit"] == got["in-process"]

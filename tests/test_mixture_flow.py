@@ -72,3 +72,12 @@ def test_mixture_flow_end_to_end_and_a_rerun_reuses_counts_and_solutions(prefect
     third = mixture_inference(dataclasses.replace(p, lp_T=200))["estimates"]["gpt2"]
     assert third["reused"] is False and third["T"] == 200
     assert {c["status"] for c in pq.read_table(out / "mixture" / "cells").to_pylist()} == {"reused"}
+
+    # pair counting in a spark-submit'ed driver writes the same trajectories as in-process
+    sub = tmp_path / "submitted"
+    fourth = mixture_inference(dataclasses.replace(p, out=str(sub), spark_launcher="spark-submit",
+                                                   spark_master="local[1]"))["estimates"]["gpt2"]
+    assert fourth["proportion"] == first["proportion"] and fourth["reused"] is False
+    for cat in first["categories"]:
+        rel = f"mixture/trajectories/tokenizer=gpt2/category={cat}/steps.parquet"
+        assert pq.read_table(sub / rel).equals(pq.read_table(out / rel))

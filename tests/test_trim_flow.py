@@ -138,3 +138,25 @@ def test_flow_end_to_end(spark, prefect_harness, tmp_path):
         trim_tokenizer(out, TrimRequest(tokenizer="gpt2", languages=["eng_Latn"], embeddings=str(tmp_path / "short.npy"),
                                         register=False))
     assert not [p for p in (out / "trim" / "gpt2").iterdir() if p.name.startswith(".")]
+
+
+def test_flow_through_spark_submit_equals_in_process(spark, prefect_harness, tmp_path):
+    """With launcher "spark-submit" the token_freqs step runs in its own driver; the counts
+    and the trimmed vocabulary equal those of the in-process run."""
+    import pyarrow.dataset as pads
+
+    results = {}
+    for launcher in ("in-process", "spark-submit"):
+        out = tmp_path / launcher
+        write_small_corpus(out)
+        params = TrimParams(out=str(out), tokenizer="gpt2", languages=["eng_Latn", "fra_Latn"],
+                            tokenizer_manifest=str(shared_path("tokenizers", "MANIFEST.json")),
+                            spark_launcher=launcher, spark_master="local[1]" if launcher == "spark-submit" else None)
+        res = vocab_trim(params)
+        freqs = pads.dataset(out / "token_freqs", format="parquet", partitioning="hive").to_table()
+        key = freqs.column_names
+        rows = sorted(tuple(r[c] for c in key) for r in freqs.select(key).to_pylist())
+        ids = pq.read_table(f"{res['trim']['run_dir']}/id_map.parquet")["old_id"].to_pylist()
+        results[launcher] = (res["token_freqs"]["cells_ok"], rows, ids)
+    assert results["spark-submit"][0] == 2  # (gpt2) × (eng_Latn, fra_Latn)
+    assert results["spark-submit"] == results["in-process"]
