@@ -31,14 +31,44 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")  # as in the Spark tasks: one co
 SHARED = Path(os.environ.get("TOKATLAS_SHARED", ROOT.parent / "shared")) / "data"
 
 
-def grid(bytes_: int, vocab_sizes=(1000, 2000), algorithms=("hf-bpe", "sp-bpe", "sp-unigram", "superbpe")):
+def english_prose_dir(mb: float) -> Path:
+    """A text source with `mb` MB of English prose for eng_Latn: docstrings and comments of the
+    Python standard library (real text on every machine). Only the overhead is measured with it,
+    so what the text says does not matter; its size makes trainings last seconds, as real ones do."""
+    import ast
+    import sysconfig
+
+    d = Path(tempfile.mkdtemp(prefix="bench-grid-text-"))
+    lines, size = [], 0
+    for f in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py")):
+        try:
+            tree = ast.parse(f.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            doc = ast.get_docstring(node) if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) else None
+            for line in (doc or "").splitlines():
+                if len(line.split()) >= 4:
+                    lines.append(line.strip())
+                    size += len(line.encode())
+        if size >= mb * 1e6:
+            break
+    (d / "eng_Latn.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return d
+
+
+def grid(bytes_: int, vocab_sizes=(1000, 2000), algorithms=("hf-bpe", "sp-bpe", "sp-unigram", "superbpe"),
+         prose_mb: float = 0):
     from jobs.grid_spec import AnalysisSpec, DataSpec, GridSpec, Source, check_spec
 
     flores = str(SHARED / "flores200" / "flores200_dev_devtest.parquet")
+    train = (Source("flores", flores, ("dev",)),)
+    languages = ("eng_Latn", "deu_Latn", "fin_Latn", "tur_Latn")
+    if prose_mb:  # English only, from a larger text source
+        train, languages = (Source("text", str(english_prose_dir(prose_mb))),), ("eng_Latn",)
     return check_spec(GridSpec(
-        name="bench", languages=("eng_Latn", "deu_Latn", "fin_Latn", "tur_Latn"),
-        algorithms=tuple(algorithms), vocab_sizes=tuple(vocab_sizes), train_bytes=(bytes_,),
-        data=DataSpec(train=(Source("flores", flores, ("dev",)),), eval=Source("flores", flores, ("devtest",))),
+        name="bench", languages=languages, algorithms=tuple(algorithms), vocab_sizes=tuple(vocab_sizes),
+        train_bytes=(bytes_,), data=DataSpec(train=train, eval=Source("flores", flores, ("devtest",))),
         analysis=AnalysisSpec()))
 
 
@@ -83,14 +113,16 @@ def main(argv=None) -> int:
     p.add_argument("--bytes", type=int, default=150_000, help="training bytes per tokenizer (FLORES dev holds ~130-170 kB)")
     p.add_argument("--vocab-sizes", default="1000,2000", help="longer trainings (larger V) shrink the fixed overhead's share")
     p.add_argument("--algorithms", default="hf-bpe,sp-bpe,sp-unigram,superbpe")
+    p.add_argument("--prose-mb", type=float, default=0,
+                   help="train English only, on this many MB of stdlib docstrings (seconds-long trainings)")
     a = p.parse_args(argv)
     from jobs.train_grid import plan_grid
 
-    spec = grid(a.bytes, [int(v) for v in a.vocab_sizes.split(",")], a.algorithms.split(","))
+    spec = grid(a.bytes, [int(v) for v in a.vocab_sizes.split(",")], a.algorithms.split(","), a.prose_mb)
     work = Path(tempfile.mkdtemp(prefix="bench-grid-"))
     try:
         cells, _ = plan_grid(spec, work / "loop-out")
-        print(f"grid: {len(cells)} tokenizers (4 languages x {a.algorithms} x V {a.vocab_sizes}), "
+        print(f"grid: {len(cells)} tokenizers ({', '.join(spec.languages)} x {a.algorithms} x V {a.vocab_sizes}), "
               f"{a.bytes} training bytes each; {os.cpu_count()} cores")
         base = direct_loop(work / "loop-out", spec, cells)
         base_rate = base["n"] / base["wall"] * 60
