@@ -266,6 +266,14 @@ def read_sample(path: str | Path) -> list[str]:
 
 
 def _sha256(path: str | Path) -> str:
+    """sha256 of a file, hashed once per worker while its size and mtime stay the same: every
+    cell checks its tokenizer file (MBs) and sample, and a worker runs many cells of each."""
+    st = Path(path).stat()
+    return _sha256_of(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
