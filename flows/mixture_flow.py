@@ -53,6 +53,8 @@ class MixtureParams:
     top_k: int = 16
     lp_max_seconds: float | None = None  # stop lazy rounds after this (status then says "not converged")
     lp_T: int | None = None  # merges used by the LP (default: T, the merges counted)
+    lp_method: str = "auto"  # lazy (exact vertex) | bundle (certified gap) | auto (bundle for large T x n)
+    gap_tolerance: float = 1e-6  # bundle: stop at this certified relative gap
     reuse_counts: bool = True  # keep trajectories counted from the same sample and tokenizer file with >= T merges
     spark_master: str | None = None
     spark_launcher: str | None = None  # in-process | spark-submit (as in the premium flow)
@@ -65,6 +67,8 @@ class MixtureParams:
             raise ConfigError(f"FLORES Parquet {self.flores!r} not found")
         if self.T < 1 or self.n_bootstrap < 0 or (self.lp_T is not None and not 1 <= self.lp_T <= self.T):
             raise ConfigError("T must be >= 1, lp_T in 1..T and bootstrap >= 0")
+        if self.lp_method not in ("auto", "lazy", "bundle") or not self.gap_tolerance > 0:
+            raise ConfigError(f"LP method must be auto, lazy or bundle (not {self.lp_method!r}) and gap tolerance > 0")
         if self.bootstrap_unit not in ("merges", "samples"):
             raise ConfigError(f"bootstrap unit must be merges or samples, not {self.bootstrap_unit!r}")
         self.languages = self.languages or DEFAULT_LANGUAGES
@@ -108,7 +112,8 @@ def _solve_inputs(p: MixtureParams, tokenizer: str, categories: list[str]) -> st
         files += [f for b in range(1, p.n_bootstrap + 1)
                   for f in files_under(root / "bootstrap" / f"replicate={b}" / f"tokenizer={tokenizer}")]
     return fingerprint({"categories": categories, "T": p.lp_T or p.T, "n_bootstrap": p.n_bootstrap,
-                        "unit": p.bootstrap_unit, "max_seconds": p.lp_max_seconds}, files, root)
+                        "unit": p.bootstrap_unit, "max_seconds": p.lp_max_seconds, "method": p.lp_method,
+                        "gap_tolerance": p.gap_tolerance}, files, root)
 
 
 @task(name="mixture-solve", retries=1, retry_condition_fn=retry_unless_config_error)
@@ -129,7 +134,8 @@ def solve_task(p: MixtureParams, tokenizer: str, merges: dict, samples: dict[str
             get_run_logger().info("%s: trajectories and LP parameters unchanged, solution reused", tokenizer)
             return {**prev["result"], "merges": merges, "reused": True}
     sol = solve_from_dir(p.out, tokenizer, categories=sorted(samples), T=p.lp_T or p.T, n_bootstrap=p.n_bootstrap,
-                         unit=p.bootstrap_unit, max_seconds=p.lp_max_seconds, log=get_run_logger().info)
+                         unit=p.bootstrap_unit, max_seconds=p.lp_max_seconds, method=p.lp_method,
+                         gap_tolerance=p.gap_tolerance, log=get_run_logger().info)
     T = sol.T
     write_parquet_atomic(estimates_table(tokenizer, sol, T), estimates)
     result = {"categories": sol.names, "proportion": sol.proportion.tolist(),
@@ -240,7 +246,8 @@ def cmd_mixture(a) -> int:
         p = MixtureParams(out=a.out, tokenizer_manifest=a.tokenizer_manifest, tokenizers=csv_list(a.tokenizers),
                           flores=a.flores, languages=csv_list(a.languages), code_bytes=a.code_bytes, T=a.T,
                           n_bootstrap=a.bootstrap, bootstrap_unit=a.bootstrap_unit, lp_max_seconds=a.lp_max_seconds,
-                          lp_T=a.lp_T, reuse_counts=a.reuse_counts, spark_master=a.spark_master,
+                          lp_T=a.lp_T, lp_method=a.lp_method, gap_tolerance=a.gap_tolerance,
+                          reuse_counts=a.reuse_counts, spark_master=a.spark_master,
                           spark_launcher=a.spark_launcher, spark_submit_args=a.spark_submit_args or [])
         res = mixture_inference(p)
     else:
@@ -278,7 +285,13 @@ def add_cli(subparsers) -> None:
     inf.add_argument("--bootstrap", type=int, default=20, help="bootstrap replicates (0: none)")
     inf.add_argument("--bootstrap-unit", choices=("merges", "samples"), default="merges",
                      help="resample merges (re-converged LP per replicate) or category samples (recount on Spark)")
-    inf.add_argument("--lp-max-seconds", type=float, help="time limit of the lazy LP per tokenizer")
+    inf.add_argument("--lp-max-seconds", type=float, help="time limit of the LP per tokenizer")
+    inf.add_argument("--lp-method", choices=("auto", "lazy", "bundle"), default="auto",
+                     help="lazy: exact optimum by lazy constraints (small T x n); bundle: level bundle method over "
+                          "the proportions, stopped at a certified gap (large T x n); auto (default): bundle when "
+                          "T x categories > 30,000")
+    inf.add_argument("--gap-tolerance", type=float, default=1e-6,
+                     help="bundle: stop at this certified relative gap (upper - lower) / upper")
     ev = sub.add_parser("eval", help="controlled evaluation on BPE tokenizers trained on known mixtures",
                         epilog="example: tokatlas mixture eval --flores "
                                "../shared/data/flores200/flores200_dev_devtest.parquet --n 5,10 --T 300,1000 "

@@ -128,6 +128,10 @@ class MixtureProblem:
         return b / b.sum() if b.sum() > 0 else b
 
 
+# solve_mixture(method="auto") uses the bundle method above this many (merges × categories)
+AUTO_BUNDLE_SIZE = 30_000
+
+
 @dataclass
 class MixtureSolution:
     names: list[str]
@@ -149,6 +153,7 @@ class MixtureSolution:
     gap: float = float("nan")  # certified relative gap (upper − lower) / upper of the last round; 0 = optimal
     upper: float = float("nan")  # certified upper bound on the full LP's optimum (objective is the lower one)
     boot_objective: np.ndarray | None = None  # merge bootstrap: each replicate's optimal objective
+    cover_lp: object = field(default=None, repr=False)  # method="bundle": its fixed-α LP, reused by the bootstrap
 
     def as_dict(self) -> dict:
         return {n: float(p) for n, p in zip(self.names, self.proportion, strict=True)}
@@ -452,8 +457,15 @@ def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: i
                   expand: bool = False, compact: bool = True, max_rounds: int | None = None,
                   max_seconds: float | None = None, n_bootstrap: int = 0, seed: int = 0,
                   seed_rows: tuple[np.ndarray, np.ndarray] | None = None, margin: float = 0.0,
-                  continuation: int = 0, continuation_kind: str = "stride", log=None) -> MixtureSolution:
-    """Lazy constraint generation until no row of the full LP is violated; optional bootstrap over merges.
+                  continuation: int = 0, continuation_kind: str = "stride", method: str = "lazy",
+                  gap_tolerance: float = 1e-6, log=None) -> MixtureSolution:
+    """Solve the mixture LP; optional bootstrap over merges.
+
+    method="lazy" (this module): lazy constraint generation on the joint LP in (α, v) until no
+    row of the full LP is violated: an exact optimum (a vertex), best for small T × n.
+    method="bundle" (`jobs.mixture_bundle`): a level bundle method over α with a fixed-α LP as
+    oracle, stopped at a certified relative gap ≤ gap_tolerance; max_rounds then caps its
+    iterations. method="auto" picks "bundle" when T × n > AUTO_BUNDLE_SIZE (see docs/mixture.md).
 
     Per round every step gets up to `per_step` of its most violated rows (all steps at once),
     and a violating pair brings all the steps where it violates (`expand`). Without limits the
@@ -466,6 +478,18 @@ def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: i
     full LP, and the last stage is the plain search over every step, so the result is the
     same optimum; the early stages only let α settle while rounds are cheap (fewer rows).
     """
+    if method == "auto":
+        method = "bundle" if prob.T * prob.n > AUTO_BUNDLE_SIZE else "lazy"
+    if method == "bundle":
+        from jobs.mixture_bundle import bootstrap_bundle, solve_bundle
+
+        sol = solve_bundle(prob, gap_tolerance=gap_tolerance, max_seconds=max_seconds, max_iterations=max_rounds,
+                           init_k=init_k, seed_rows=seed_rows, log=log)
+        if n_bootstrap:
+            bootstrap_bundle(prob, sol, n_bootstrap, seed, gap_tolerance=gap_tolerance)
+        return sol
+    if method != "lazy":
+        raise ValueError(f"method must be 'lazy', 'bundle' or 'auto', not {method!r}")
     t0 = time.time()
     deadline = None if max_seconds is None else t0 + max_seconds
     lp = LazyLP(prob, compact=compact)
@@ -597,7 +621,7 @@ def estimates_table(tokenizer: str, sol: MixtureSolution, T: int):
         "proportion_lo": sol.lo.tolist() if sol.lo is not None else [None] * k,
         "proportion_hi": sol.hi.tolist() if sol.hi is not None else [None] * k,
         "T": [T] * k, "n_constraints": [sol.n_constraints] * k, "n_rounds": [sol.n_rounds] * k,
-"status": [sol.status] * k, "objective": [sol.objective] * k,
+"status": [sol.status] * k, "objective": [sol.objective] * k, "gap": [float(sol.gap)] * k,
         "n_bootstrap": [sol.n_bootstrap] * k, "bootstrap": [sol.bootstrap] * k,
     }
     return pa.table(cols, schema=MIXTURE_ESTIMATES.schema)
@@ -624,16 +648,17 @@ def load_problem(out, tokenizer: str, categories: list[str] | None = None, T: in
 
 def solve_from_dir(out, tokenizer: str, categories: list[str] | None = None, T: int | None = None,
                    n_bootstrap: int = 0, unit: str = "samples", max_seconds: float | None = None,
-                   log=None) -> MixtureSolution:
+                   method: str = "lazy", gap_tolerance: float = 1e-6, log=None) -> MixtureSolution:
     """Solve a tokenizer's mixture. Intervals: unit="samples" solves the resampled-sample
     trajectories (replicates 1..n_bootstrap, counted by the Spark job), each seeded with the rows
     the main solve needed; unit="merges" reweights merges and re-converges the LP per replicate."""
     prob = load_problem(out, tokenizer, categories, T)
-    sol = solve_mixture(prob, log=log, n_bootstrap=n_bootstrap if unit == "merges" else 0, max_seconds=max_seconds)
+    kw = {"method": method, "gap_tolerance": gap_tolerance, "max_seconds": max_seconds}
+    sol = solve_mixture(prob, log=log, n_bootstrap=n_bootstrap if unit == "merges" else 0, **kw)
     if n_bootstrap and unit == "samples":
         reps = []
         for b in range(1, n_bootstrap + 1):
             rp = load_problem(out, tokenizer, prob.names, prob.T, replicate=b)
-            reps.append(solve_mixture(rp, max_seconds=max_seconds, seed_rows=sol.rows).proportion)
+            reps.append(solve_mixture(rp, seed_rows=sol.rows, **kw).proportion)
         interval_from_replicates(sol, reps)
     return sol

@@ -131,17 +131,23 @@ def test_bootstrap_intervals(controlled):
     assert np.isclose(sol.boot.sum(axis=1), 1).all()
 
 
-@pytest.mark.shared
-def test_continuation_reaches_the_full_lp_optimum(controlled):
-    """Continuation (search a subset of steps first, then all) ends at the full LP's optimum."""
-    ml, _, _, held = controlled
-    T = 120
+def held_out_problem(ml, held, T):
+    """The held-out problem and, per step, every pair present in any category (for the full LP)."""
     prob = MixtureProblem(LANGS, [trajectory_for_texts(ml, held[lang], T) for lang in LANGS], T)
     universe = np.unique(np.concatenate([tr.init_pair for tr in prob.trajs] + [tr.delta_pair for tr in prob.trajs]))
     all_pairs = []
     for t in range(T):
         c = prob.exact(universe, np.full(len(universe), t))
         all_pairs.append(universe[(c > 0).any(axis=1)])
+    return prob, all_pairs
+
+
+@pytest.mark.shared
+def test_continuation_reaches_the_full_lp_optimum(controlled):
+    """Continuation (search a subset of steps first, then all) ends at the full LP's optimum."""
+    ml, _, _, held = controlled
+    T = 120
+    prob, all_pairs = held_out_problem(ml, held, T)
     full, full_obj = solve_full(prob, all_pairs, return_objective=True)
     assert full_obj > 0
     for kind in ("stride", "prefix"):
@@ -165,3 +171,53 @@ def test_continuation_reaches_the_full_lp_optimum(controlled):
     assert solve_mixture(prob, init_k=1).gap < 1e-12  # converged: only float round-off remains
     with pytest.raises(ValueError, match="continuation_kind"):
         solve_mixture(prob, continuation=1, continuation_kind="random")
+
+
+@pytest.mark.shared
+def test_bundle_method_brackets_and_reaches_the_full_lp_optimum(controlled):
+    """The level bundle method (jobs.mixture_bundle): cuts from inexact oracles are valid lower
+    bounds, its upper bound is a feasible point's objective, and it converges to the full LP's optimum."""
+    from jobs.mixture_bundle import CoverLP, oracle
+
+    ml, _, _, held = controlled
+    T = 120
+    prob, all_pairs = held_out_problem(ml, held, T)
+    full, full_obj = solve_full(prob, all_pairs, return_objective=True)
+    # cuts: a one-round oracle at α1 gives g with g · α2 <= f(α2) for every α2, and f(α1) in [lower, upper]
+    rng = np.random.default_rng(3)
+    lp = CoverLP(prob)
+    a1 = rng.dirichlet(np.ones(prob.n))
+    lo, up, g, _ = oracle(lp, a1, rounds=1, max_rounds=1)
+    assert np.isclose(g @ a1, lo)
+    exact = CoverLP(prob)
+    f1, f1_up, _, _ = oracle(exact, a1, rounds=1, max_rounds=10_000)
+    assert np.isclose(f1, f1_up) and lo <= f1 * (1 + 1e-9) <= up * (1 + 1e-9) and lo < up
+    for _ in range(5):
+        a2 = rng.dirichlet(np.ones(prob.n))
+        f2, _, _, _ = oracle(exact, a2, rounds=1, max_rounds=10_000)
+        assert g @ a2 <= f2 * (1 + 1e-9) + 1e-9
+    assert full_obj <= f1 * (1 + 1e-9)  # the optimum is below f anywhere
+    # the solve: converged bounds bracket the optimum, and the answer is that optimum's mixture
+    logs = []
+    sol = solve_mixture(prob, method="bundle", gap_tolerance=1e-9, init_k=1, log=logs.append)
+    assert "converged to certified gap" in sol.status and sol.gap <= 1e-9, sol.status
+    assert sol.objective <= full_obj * (1 + 1e-9) and full_obj <= sol.upper * (1 + 1e-9)
+    assert np.isclose(sol.upper, full_obj, rtol=1e-8)
+    assert np.allclose(prob.to_bytes(full), sol.proportion, atol=1e-4), (prob.to_bytes(full), sol.proportion)
+    assert len(logs) == sol.n_rounds > 1
+    # stopped after two iterations: not converged, still a certified bracket
+    part = solve_mixture(prob, method="bundle", init_k=1, max_rounds=2)
+    assert "not converged" in part.status and part.gap > 1e-6, part.status
+    assert part.objective <= full_obj * (1 + 1e-9) and full_obj <= part.upper * (1 + 1e-9)
+    # auto: small problems go to the exact lazy LP, large ones to the bundle method
+    assert solve_mixture(prob, method="auto").status == "Optimal"
+    with pytest.raises(ValueError, match="method"):
+        solve_mixture(prob, method="simplex")
+    # merge bootstrap: each replicate is solved to the gap, so it matches its reweighted full LP
+    boot = solve_mixture(prob, method="bundle", gap_tolerance=1e-9, init_k=1, n_bootstrap=2, seed=5)
+    rng = np.random.default_rng(5)
+    for b in range(2):
+        w = np.bincount(rng.integers(0, T, T), minlength=T).astype(float)
+        _, obj_b = solve_full(prob, all_pairs, step_weights=w, return_objective=True)
+        assert np.isclose(boot.boot_objective[b], obj_b, rtol=1e-7), b
+    assert boot.n_bootstrap == 2 and np.all(boot.lo <= boot.hi + 1e-12)
