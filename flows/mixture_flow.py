@@ -53,7 +53,7 @@ class MixtureParams:
     top_k: int = 16
     lp_max_seconds: float | None = None  # stop lazy rounds after this (status then says "not converged")
     lp_T: int | None = None  # merges used by the LP (default: T, the merges counted)
-    lp_method: str = "auto"  # lazy (exact vertex) | bundle (certified gap) | auto (bundle for large T x n)
+    lp_method: str = "auto"  # lazy (exact vertex) | bundle (certified gap) | auto (bundle from T = 10,000)
     gap_tolerance: float = 1e-6  # bundle: stop at this certified relative gap
     reuse_counts: bool = True  # keep trajectories counted from the same sample and tokenizer file with >= T merges
     spark_master: str | None = None
@@ -288,8 +288,8 @@ def add_cli(subparsers) -> None:
     inf.add_argument("--lp-max-seconds", type=float, help="time limit of the LP per tokenizer")
     inf.add_argument("--lp-method", choices=("auto", "lazy", "bundle"), default="auto",
                      help="lazy: exact optimum by lazy constraints (small T x n); bundle: level bundle method over "
-                          "the proportions, stopped at a certified gap (large T x n); auto (default): bundle when "
-                          "T x categories > 30,000")
+                          "the proportions, stopped at a certified gap (large T); auto (default): bundle when "
+                          "the LP uses >= 10,000 merges")
     inf.add_argument("--gap-tolerance", type=float, default=1e-6,
                      help="bundle: stop at this certified relative gap (upper - lower) / upper")
     ev = sub.add_parser("eval", help="controlled evaluation on BPE tokenizers trained on known mixtures",

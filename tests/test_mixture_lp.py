@@ -174,7 +174,7 @@ def test_continuation_reaches_the_full_lp_optimum(controlled):
 
 
 @pytest.mark.shared
-def test_bundle_method_brackets_and_reaches_the_full_lp_optimum(controlled):
+def test_bundle_method_brackets_and_reaches_the_full_lp_optimum(controlled, monkeypatch):
     """The level bundle method (jobs.mixture_bundle): cuts from inexact oracles are valid lower
     bounds, its upper bound is a feasible point's objective, and it converges to the full LP's optimum."""
     from jobs.mixture_bundle import CoverLP, oracle
@@ -211,6 +211,10 @@ def test_bundle_method_brackets_and_reaches_the_full_lp_optimum(controlled):
     assert part.objective <= full_obj * (1 + 1e-9) and full_obj <= part.upper * (1 + 1e-9)
     # auto: small problems go to the exact lazy LP, large ones to the bundle method
     assert solve_mixture(prob, method="auto").status == "Optimal"
+    import jobs.mixture_lp
+
+    monkeypatch.setattr(jobs.mixture_lp, "AUTO_BUNDLE_T", T)
+    assert solve_mixture(prob, method="auto", max_rounds=1).status.startswith("bundle: stopped after 1")
     with pytest.raises(ValueError, match="method"):
         solve_mixture(prob, method="simplex")
     # merge bootstrap: each replicate is solved to the gap, so it matches its reweighted full LP
