@@ -32,6 +32,9 @@ import numpy as np
 from jobs.mixture_lp import MixtureProblem, MixtureSolution, find_rows, initial_rows
 
 
+STALL_ITERATIONS = 30  # stop when neither bound improved for this many iterations
+
+
 class CoverLP:
     """HiGHS model of the fixed-α cover LP; rows enter lazily, α changes only row bounds."""
 
@@ -246,7 +249,7 @@ def solve_bundle(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, level: fl
     it0 = lp.iterations
     alpha = np.full(n, 1.0 / n)
     cuts, best_u, best_a, L, k = [], np.inf, alpha, -np.inf, 0
-    status = "not converged"
+    status, last_gain, prev = "not converged", 0, (np.inf, -np.inf)
     while True:
         k += 1
         lo, up, g, rounds = oracle(lp, alpha, oracle_rounds, target=best_u, per_step=per_step,
@@ -262,6 +265,12 @@ def solve_bundle(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, level: fl
                 f"gap {gap:.2e}, {len(lp.C)} rows, {time.time() - t0:.1f}s")
         if gap <= gap_tolerance:
             status = f"converged to certified gap {gap:.2e}"
+            break
+        # bounds that stop moving mean the solvers' tolerances are reached: stop rather than loop
+        if best_u < prev[0] - 1e-12 * abs(best_u) or L > prev[1] + 1e-12 * abs(best_u):
+            last_gain, prev = k, (best_u, L)
+        if k - last_gain >= STALL_ITERATIONS:
+            status = f"stopped after {k} bundle iterations: bounds stalled at numerical precision, certified gap {gap:.2e}"
             break
         if (max_seconds is not None and time.time() - t0 > max_seconds) or (max_iterations and k >= max_iterations):
             status = f"stopped after {k} bundle iterations, not converged, certified gap {gap:.2e}"

@@ -197,10 +197,10 @@ def test_bundle_method_brackets_and_reaches_the_full_lp_optimum(controlled, monk
         f2, _, _, _ = oracle(exact, a2, rounds=1, max_rounds=10_000)
         assert g @ a2 <= f2 * (1 + 1e-9) + 1e-9
     assert full_obj <= f1 * (1 + 1e-9)  # the optimum is below f anywhere
-    # the solve: converged bounds bracket the optimum, and the answer is that optimum's mixture
+    # the solve (to 1e-8: HiGHS 1.16 stalls near 3e-9, see STALL_ITERATIONS): bounds bracket the optimum
     logs = []
-    sol = solve_mixture(prob, method="bundle", gap_tolerance=1e-9, init_k=1, log=logs.append)
-    assert "converged to certified gap" in sol.status and sol.gap <= 1e-9, sol.status
+    sol = solve_mixture(prob, method="bundle", gap_tolerance=1e-8, init_k=1, log=logs.append)
+    assert "converged to certified gap" in sol.status and sol.gap <= 1e-8, sol.status
     assert sol.objective <= full_obj * (1 + 1e-9) and full_obj <= sol.upper * (1 + 1e-9)
     assert np.isclose(sol.upper, full_obj, rtol=1e-8)
     assert np.allclose(prob.to_bytes(full), sol.proportion, atol=1e-4), (prob.to_bytes(full), sol.proportion)
@@ -218,7 +218,7 @@ def test_bundle_method_brackets_and_reaches_the_full_lp_optimum(controlled, monk
     with pytest.raises(ValueError, match="method"):
         solve_mixture(prob, method="simplex")
     # merge bootstrap: each replicate is solved to the gap, so it matches its reweighted full LP
-    boot = solve_mixture(prob, method="bundle", gap_tolerance=1e-9, init_k=1, n_bootstrap=2, seed=5)
+    boot = solve_mixture(prob, method="bundle", gap_tolerance=1e-8, init_k=1, n_bootstrap=2, seed=5)
     rng = np.random.default_rng(5)
     for b in range(2):
         w = np.bincount(rng.integers(0, T, T), minlength=T).astype(float)
