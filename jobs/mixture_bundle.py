@@ -29,8 +29,14 @@ import time
 
 import numpy as np
 
-from jobs.mixture_lp import MixtureProblem, MixtureSolution, find_rows, initial_rows
-
+from jobs.mixture_lp import (
+    MixtureProblem,
+    MixtureSolution,
+    add_pair_slacks,
+    find_rows,
+    initial_rows,
+    segment_values,
+)
 
 STALL_ITERATIONS = 30  # stop when neither bound improved for this many iterations
 
@@ -61,17 +67,6 @@ class CoverLP:
         self.w = np.asarray(w, float)
         self.h.changeColsCost(T, np.arange(T, dtype=np.int32), self.w)
 
-    def _ensure_vp(self, pairs: np.ndarray) -> None:
-        new = np.setdiff1d(pairs, self.vp_key)
-        if len(new):
-            base = self.h.getNumCol()
-            self.h.addVars(len(new), np.zeros(len(new)), np.full(len(new), self.inf))
-            cols = np.arange(base, base + len(new))
-            self.h.changeColsCost(len(new), cols.astype(np.int32), np.ones(len(new)))
-            k = np.r_[self.vp_key, new]
-            o = np.argsort(k)
-            self.vp_key, self.vp_col = k[o], np.r_[self.vp_col, cols][o]
-
     def add_rows(self, steps: np.ndarray, pairs: np.ndarray) -> int:
         """Add rows v_t + v_p ≥ C_tp · α for the (t, p) not yet in the model."""
         prob = self.prob
@@ -85,7 +80,7 @@ class CoverLP:
         self.row_key = np.union1d(self.row_key, key[new])
         self.row_step, self.row_pair = np.r_[self.row_step, steps], np.r_[self.row_pair, pairs]
         R = len(steps)
-        self._ensure_vp(np.unique(pairs))
+        self.vp_key, self.vp_col = add_pair_slacks(self.h, self.vp_key, self.vp_col, np.unique(pairs))
         C = prob.exact(pairs, steps) - prob.M[:, steps].T
         self.C = np.vstack([self.C, C])
         idx = np.empty(2 * R, np.int32)
@@ -116,16 +111,7 @@ def step_repair(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray, vp, wei
     T = prob.T
     thr = alpha @ prob.M + vt
     ev = prob.events()
-    x = alpha[ev.cat] * ev.val
-    w = np.cumsum(x)
-    w = w - w[ev.start] + x[ev.start]  # each pair's weighted count, per constant segment
-    idx = np.nonzero(ev.seg_end > ev.slot)[0]
-    idx = idx[w[idx] > thr.min()]
-    wi = w[idx]
-    keys, vals = vp
-    if len(keys) and len(idx):
-        pos = np.clip(np.searchsorted(keys, ev.pair[idx]), 0, len(keys) - 1)
-        wi = wi - np.where(keys[pos] == ev.pair[idx], vals[pos], 0.0)
+    idx, wi = segment_values(prob, alpha, vp, thr.min())
     a, b = ev.slot[idx], ev.seg_end[idx]
     # the largest segment value covering each step: write each segment into the two power-of-two
     # blocks that cover it, then push block maxima down level by level
@@ -267,7 +253,7 @@ def solve_bundle(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, level: fl
             status = f"converged to certified gap {gap:.2e}"
             break
         # bounds that stop moving mean the solvers' tolerances are reached: stop rather than loop
-        if best_u < prev[0] - 1e-12 * abs(best_u) or L > prev[1] + 1e-12 * abs(best_u):
+        if best_u < prev[0] - 1e-12 * abs(best_u) or prev[1] + 1e-12 * abs(best_u) < L:
             last_gain, prev = k, (best_u, L)
         if k - last_gain >= STALL_ITERATIONS:
             status = f"stopped after {k} bundle iterations: bounds stalled at numerical precision, certified gap {gap:.2e}"

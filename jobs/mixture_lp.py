@@ -215,15 +215,6 @@ class LazyLP:
         pos = np.searchsorted(keys, q)
         return cols[pos]
 
-    def _ensure_vp(self, pairs: np.ndarray) -> None:
-        new = np.setdiff1d(pairs, self.vp_key)
-        if len(new):
-            cols = self._new_cols(len(new), 0.0)
-            self.h.changeColsCost(len(new), cols.astype(np.int32), np.ones(len(new)))
-            k = np.r_[self.vp_key, new]
-            o = np.argsort(k)
-            self.vp_key, self.vp_col = k[o], np.r_[self.vp_col, cols][o]
-
     def add_rows(self, steps: np.ndarray, pairs: np.ndarray, slots: np.ndarray) -> int:
         """Add the rows (t, p) not yet in the model; `slots` = first step of the pair segment holding t."""
         prob, n, T = self.prob, self.prob.n, self.prob.T
@@ -237,7 +228,7 @@ class LazyLP:
         steps, pairs, slots, key = steps[sel], pairs[sel], slots[sel], key[new]
         self.row_key = np.union1d(self.row_key, key)
         R = len(steps)
-        self._ensure_vp(np.unique(pairs))
+        self.vp_key, self.vp_col = add_pair_slacks(self.h, self.vp_key, self.vp_col, np.unique(pairs))
         vpc = self._lookup(self.vp_key, self.vp_col, pairs)
         if self.compact:
             stride = T + 1  # slots are 0..T; pair keys < 2**44, so keys fit int64 for T < 2**18
@@ -341,6 +332,40 @@ def _range_argmin(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def add_pair_slacks(h, keys: np.ndarray, cols: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Give every pair without one a slack column v_p ≥ 0 of cost 1 in HiGHS model h; returns the
+    updated (sorted pair keys, their columns)."""
+    new = np.setdiff1d(pairs, keys)
+    if not len(new):
+        return keys, cols
+    base = h.getNumCol()
+    h.addVars(len(new), np.zeros(len(new)), np.full(len(new), h.getInfinity()))
+    c = np.arange(base, base + len(new), dtype=np.int64)
+    h.changeColsCost(len(new), c.astype(np.int32), np.ones(len(new)))
+    k = np.r_[keys, new]
+    o = np.argsort(k)
+    return k[o], np.r_[cols, c][o]
+
+
+def segment_values(prob: MixtureProblem, alpha: np.ndarray, vp: tuple[np.ndarray, np.ndarray], floor: float):
+    """Non-empty constant segments whose α-weighted count exceeds `floor`: (event index of each
+    segment's start, its weighted count minus the pair's v_p). vp = (sorted pair keys, their v_p)."""
+    ev = prob.events()
+    x = alpha[ev.cat] * ev.val
+    w = np.cumsum(x)
+    w = w - w[ev.start] + x[ev.start]  # restart at each pair's first event
+    idx = np.nonzero(ev.seg_end > ev.slot)[0]  # non-empty segments [slot, seg_end) inside 0..T-1
+    wi = w[idx]
+    # screen first: most segments are below every threshold
+    cand = wi > floor
+    idx, wi = idx[cand], wi[cand]
+    keys, vals = vp
+    if len(keys) and len(idx):
+        pos = np.clip(np.searchsorted(keys, ev.pair[idx]), 0, len(keys) - 1)
+        wi = wi - np.where(keys[pos] == ev.pair[idx], vals[pos], 0.0)
+    return idx, wi
+
+
 def find_rows(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray, vp: tuple[np.ndarray, np.ndarray],
               per_step: int = 1, tol: float = 1e-9, expand: bool = True, margin: float = 0.0,
               return_violation: bool = False, active: np.ndarray | None = None, stats: dict | None = None):
@@ -373,18 +398,7 @@ def find_rows(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray, vp: tuple
     scale = max(float(np.abs(prob.M).max()), 1.0)
     tol, lim = tol * scale, tol * scale - margin * scale
     ev = prob.events()
-    x = alpha[ev.cat] * ev.val
-    w = np.cumsum(x)
-    w = w - w[ev.start] + x[ev.start]  # restart at each pair's first event
-    idx = np.nonzero(ev.seg_end > ev.slot)[0]  # non-empty segments [slot, seg_end) inside 0..T-1
-    wi = w[idx]
-    # screen with the global minimum first: most segments cannot violate anywhere
-    cand = wi > thr.min() + lim
-    idx, wi = idx[cand], wi[cand]
-    keys, vals = vp
-    if len(keys) and len(idx):
-        pos = np.clip(np.searchsorted(keys, ev.pair[idx]), 0, len(keys) - 1)
-        wi = wi - np.where(keys[pos] == ev.pair[idx], vals[pos], 0.0)
+    idx, wi = segment_values(prob, alpha, vp, thr.min() + lim)
     if len(idx) == 0:
         return empty
     a, b = ev.slot[idx], ev.seg_end[idx]
