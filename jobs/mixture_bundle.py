@@ -35,7 +35,9 @@ from jobs.mixture_lp import (
     add_pair_slacks,
     find_rows,
     initial_rows,
+    resample_steps,
     segment_values,
+    step_thresholds,
 )
 
 STALL_ITERATIONS = 30  # stop when neither bound improved for this many iterations
@@ -109,7 +111,7 @@ def step_repair(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray, vp, wei
     """Extra cost of a feasible cover that keeps every v_p and raises each v_t to its step's
     largest remaining violation (the other repair, raising v_p, is find_rows' stats["repair"])."""
     T = prob.T
-    thr = alpha @ prob.M + vt
+    thr = step_thresholds(prob, alpha, vt)
     ev = prob.events()
     idx, wi = segment_values(prob, alpha, vp, thr.min())
     a, b = ev.slot[idx], ev.seg_end[idx]
@@ -229,6 +231,7 @@ def solve_bundle(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, level: fl
         if seed_rows is not None:
             st, pr = seed_rows
             keep = st < prob.T
+            keep[keep] = prob.used[st[keep]]
             lp.add_rows(st[keep], pr[keep])
     elif step_weights is not None:
         lp.set_step_weights(step_weights)
@@ -266,7 +269,7 @@ def solve_bundle(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, level: fl
     a = best_a / best_a.sum()
     sol = MixtureSolution(prob.names, a, prob.to_bytes(a), f"bundle: {status}", L, len(lp.C), k, time.time() - t0,
                           T=prob.T, rows=(lp.row_step.copy(), lp.row_pair.copy()), iterations=lp.iterations - it0,
-                          gap=gap, upper=best_u)
+                          gap=gap, upper=best_u, merges_used=int(prob.used.sum()))
     sol.cover_lp = lp
     return sol
 
@@ -281,8 +284,7 @@ def bootstrap_bundle(prob: MixtureProblem, sol: MixtureSolution, n_bootstrap: in
     rng = np.random.default_rng(seed)
     lp, reps, objs = sol.cover_lp, [], []
     for _ in range(n_bootstrap):
-        w = np.bincount(rng.integers(0, prob.T, prob.T), minlength=prob.T).astype(float)
-        rep = solve_bundle(prob, gap_tolerance=gap_tolerance, step_weights=w, lp=lp)
+        rep = solve_bundle(prob, gap_tolerance=gap_tolerance, step_weights=resample_steps(prob, rng), lp=lp)
         reps.append(rep.proportion)
         objs.append(rep.upper)
     lp.set_step_weights(np.ones(prob.T))

@@ -50,6 +50,7 @@ class MixtureProblem:
     names: list[str]
     trajs: list[Trajectory]
     T: int
+    skip_absent: bool = True  # leave out merges whose pair occurs in no sample (see `used`)
     M: np.ndarray = field(init=False)  # n x T scaled merged counts
     B: np.ndarray = field(init=False)  # n x T scaled bounds
     scale: np.ndarray = field(init=False)  # per category: LP units per raw count
@@ -67,6 +68,10 @@ class MixtureProblem:
         self.scale = np.median(totals) / totals
         self.M = np.stack([tr.merged_count[: self.T] * s for tr, s in zip(self.trajs, self.scale, strict=True)])
         self.B = np.stack([tr.bound[: self.T] * s for tr, s in zip(self.trajs, self.scale, strict=True)])
+        # The LP's steps. A merge whose pair occurs in no category sample says nothing about the
+        # mixture (its rows would only ask every pair present to have count 0, i.e. they measure
+        # how small the samples are); like the paper's reference code, such merges are skipped.
+        self.used = (self.M > 0).any(axis=0) if self.skip_absent else np.ones(self.T, bool)
         self._index: list[CountIndex | None] = [None] * len(self.trajs)
         # union of per-category top-K lists: candidate rows (t, p) and their known entries
         cat, st, pr, val = [], [], [], []
@@ -155,6 +160,7 @@ class MixtureSolution:
     gap: float = float("nan")  # certified relative gap (upper − lower) / upper of the last round; 0 = optimal
     upper: float = float("nan")  # certified upper bound on the full LP's optimum (objective is the lower one)
     boot_objective: np.ndarray | None = None  # merge bootstrap: each replicate's optimal objective
+    merges_used: int = 0  # steps of the LP: merges among the first T whose pair occurs in some sample
     cover_lp: object = field(default=None, repr=False)  # method="bundle": its fixed-α LP, reused by the bootstrap
 
     def as_dict(self) -> dict:
@@ -306,6 +312,7 @@ def initial_rows(prob: MixtureProblem, k: int, per_category: int = 0):
         grp = prob.ent_cat[o].astype(np.int64) * (prob.T + 1) + prob.cand_step[prob.ent_row[o]]
         r = np.arange(len(o)) - np.searchsorted(grp, grp)
         sel = np.unique(np.r_[sel, prob.ent_row[o[r < per_category]]])
+    sel = sel[prob.used[prob.cand_step[sel]]]
     st, pr = prob.cand_step[sel], prob.cand_pair[sel]
     return st, pr, segment_slots(prob, pr, st)
 
@@ -366,6 +373,11 @@ def segment_values(prob: MixtureProblem, alpha: np.ndarray, vp: tuple[np.ndarray
     return idx, wi
 
 
+def step_thresholds(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray) -> np.ndarray:
+    """α·c̃(m_t, t) + v_t per step; +inf at the skipped steps (no row of theirs is in the LP)."""
+    return np.where(prob.used, alpha @ prob.M + vt, np.inf)
+
+
 def find_rows(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray, vp: tuple[np.ndarray, np.ndarray],
               per_step: int = 1, tol: float = 1e-9, expand: bool = True, margin: float = 0.0,
               return_violation: bool = False, active: np.ndarray | None = None, stats: dict | None = None):
@@ -392,7 +404,7 @@ def find_rows(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray, vp: tuple
     empty = (np.zeros(0, np.int64),) * 3 + ((np.zeros(0),) if return_violation else ())
     if stats is not None:
         stats["repair"] = 0.0
-    thr = alpha @ prob.M + vt
+    thr = step_thresholds(prob, alpha, vt)
     if active is not None:
         thr = np.where(active, thr, np.inf)
     scale = max(float(np.abs(prob.M).max()), 1.0)
@@ -524,6 +536,7 @@ def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: i
     if seed_rows is not None:  # rows another solve needed (e.g. of the unresampled sample)
         st, pr = seed_rows
         keep = st < prob.T
+        keep[keep] = prob.used[st[keep]]
         lp.add_rows(st[keep], pr[keep], segment_slots(prob, pr[keep], st[keep]))
     rounds = 0
     for i, active in enumerate(stages):
@@ -548,7 +561,7 @@ def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: i
     alpha = alpha / alpha.sum()
     sol = MixtureSolution(prob.names, alpha, prob.to_bytes(alpha), status, obj, lp.n_rows, rounds,
                           time.time() - t0, T=prob.T, rows=lp.rows(), iterations=lp.iterations, gap=lp.gap,
-                          upper=lp.upper)
+                          upper=lp.upper, merges_used=int(prob.used.sum()))
     if n_bootstrap:
         bootstrap_merges(lp, sol, n_bootstrap, seed, per_step=per_step, expand=expand)
         sol.seconds = time.time() - t0
@@ -569,8 +582,7 @@ def bootstrap_merges(lp: LazyLP, sol: MixtureSolution, n_bootstrap: int, seed: i
     prob, T = lp.prob, lp.prob.T
     reps, objs = [], []
     for _ in range(n_bootstrap):
-        w = np.bincount(rng.integers(0, T, T), minlength=T).astype(float)
-        lp.set_step_weights(w)
+        lp.set_step_weights(resample_steps(prob, rng))
         a, _, obj, _, _ = _converge(lp, prob, per_step, expand, None, None)
         objs.append(obj)
         a = np.maximum(a, 0)
@@ -586,6 +598,12 @@ def bootstrap_merges(lp: LazyLP, sol: MixtureSolution, n_bootstrap: int, seed: i
     sol.n_constraints = lp.n_rows
 
 
+def resample_steps(prob: MixtureProblem, rng: np.random.Generator) -> np.ndarray:
+    """Merge-bootstrap weights: how often each of the LP's steps is drawn in a resample of them."""
+    used = np.flatnonzero(prob.used)
+    return np.bincount(rng.choice(used, len(used)), minlength=prob.T).astype(float)
+
+
 def solve_full(prob: MixtureProblem, all_pairs: list[np.ndarray], step_weights: np.ndarray | None = None,
                return_objective: bool = False):
     """Reference: every (t, p) row at once with scipy's HiGHS; all_pairs[t] lists pairs present at t.
@@ -597,7 +615,7 @@ def solve_full(prob: MixtureProblem, all_pairs: list[np.ndarray], step_weights: 
     n, T = prob.n, prob.T
     st = np.concatenate([np.full(len(p), t) for t, p in enumerate(all_pairs)])
     pr = np.concatenate(all_pairs).astype(np.int64)
-    keep = pr != prob.merged_pair[st]
+    keep = (pr != prob.merged_pair[st]) & prob.used[st]
     st, pr = st[keep], pr[keep]
     C = prob.M[:, st].T - prob.exact(pr, st)
     upairs, pidx = np.unique(pr, return_inverse=True)
@@ -636,7 +654,7 @@ def estimates_table(tokenizer: str, sol: MixtureSolution, T: int):
         "proportion": sol.proportion.tolist(),
         "proportion_lo": sol.lo.tolist() if sol.lo is not None else [None] * k,
         "proportion_hi": sol.hi.tolist() if sol.hi is not None else [None] * k,
-        "T": [T] * k, "n_constraints": [sol.n_constraints] * k, "n_rounds": [sol.n_rounds] * k,
+        "T": [T] * k, "merges_used": [sol.merges_used] * k, "n_constraints": [sol.n_constraints] * k, "n_rounds": [sol.n_rounds] * k,
 "status": [sol.status] * k, "objective": [sol.objective] * k, "gap": [float(sol.gap)] * k,
         "n_bootstrap": [sol.n_bootstrap] * k, "bootstrap": [sol.bootstrap] * k,
     }

@@ -116,7 +116,9 @@ MIXTURE_ESTIMATES = register(Dataset(
         col("proportion", F64, "estimated share of training bytes"),
         col("proportion_lo", F64, "2.5% bootstrap percentile of proportion"),
         col("proportion_hi", F64, "97.5% bootstrap percentile of proportion"),
-        col("T", I64, "merges used"),
+        col("T", I64, "merges considered: the first T of the tokenizer's merge list"),
+        col("merges_used", I64, "of those, the merges whose pair occurs in at least one category sample: the LP's "
+            "steps (a merge absent from every sample carries no evidence and is skipped)"),
         col("n_constraints", I64, "constraints in the final LP (lazy: joint LP; bundle: fixed-proportion cover LP)"),
         col("n_rounds", I64, "lazy constraint-generation rounds, or bundle iterations"),
         col("status", S, "solver status: HiGHS model status (lazy) or 'bundle: converged to certified gap …'"),

@@ -11,6 +11,7 @@ from jobs.mixture_eval import mixture_corpus
 from jobs.mixture_lp import (
     MixtureProblem,
     find_rows,
+    resample_steps,
     row_coef,
     segment_slots,
     solve_full,
@@ -76,7 +77,7 @@ def test_lazy_and_full_lp_agree_held_out(controlled):
     boot = solve_mixture(prob, init_k=1, n_bootstrap=2, seed=5)
     rng = np.random.default_rng(5)
     for b in range(2):
-        w = np.bincount(rng.integers(0, T, T), minlength=T).astype(float)
+        w = resample_steps(prob, rng)
         _, obj_b = solve_full(prob, all_pairs, step_weights=w, return_objective=True)
         assert np.isclose(boot.boot_objective[b], obj_b, rtol=1e-7), b
     assert np.isclose(boot.objective, full_obj, rtol=1e-7)
@@ -129,6 +130,36 @@ def test_bootstrap_intervals(controlled):
     sol = solve_mixture(prob, n_bootstrap=8)
     assert sol.n_bootstrap == 8 and np.all(sol.lo <= sol.hi + 1e-12)
     assert np.isclose(sol.boot.sum(axis=1), 1).all()
+
+
+@pytest.mark.shared
+def test_merges_absent_from_every_sample_are_skipped(controlled):
+    """Without the Russian sample, the tokenizer's Cyrillic merges occur in no sample: they are
+    left out of the LP (as in the paper's code), and lazy = full LP holds on the remaining steps."""
+    ml, _, _, held = controlled
+    T, langs = 300, [x for x in LANGS if x != "rus_Cyrl"]
+    trajs = [trajectory_for_texts(ml, held[lang], T) for lang in langs]
+    prob = MixtureProblem(langs, trajs, T)
+    steps = np.arange(T)
+    # cross-check against the count index (initial counts + deltas), not the stored merged counts
+    present = (prob.exact(prob.merged_pair, steps) > 0).any(axis=1)
+    assert np.array_equal(prob.used, present)
+    skipped = np.flatnonzero(~prob.used)
+    assert len(skipped) >= 10, len(skipped)
+    # byte-level symbols: Cyrillic's UTF-8 lead bytes 0xD0 / 0xD1 are shown as "Ð" / "Ñ"
+    cyrillic = [any(ch in "ÐÑ" for ch in "".join(ml.merges[t])) for t in skipped]
+    assert np.mean(cyrillic) > 0.5, [ml.merges[t] for t in skipped]
+    universe = np.unique(np.concatenate([tr.init_pair for tr in trajs] + [tr.delta_pair for tr in trajs]))
+    all_pairs = [universe[(prob.exact(universe, np.full(len(universe), t)) > 0).any(axis=1)] for t in range(T)]
+    sol = solve_mixture(prob, init_k=1)
+    full, full_obj = solve_full(prob, all_pairs, return_objective=True)
+    assert sol.status == "Optimal" and np.isclose(sol.objective, full_obj, rtol=1e-7)
+    assert sol.merges_used == T - len(skipped) and not np.isin(sol.rows[0], skipped).any()
+    # keeping them (skip_absent=False) is the literal LP: every pair present at a skipped step
+    # must then be paid for, so the optimum is larger, and the lazy LP still matches the full one
+    keep = MixtureProblem(langs, trajs, T, skip_absent=False)
+    lit, lit_obj = solve_mixture(keep, init_k=1), solve_full(keep, all_pairs, return_objective=True)[1]
+    assert keep.used.all() and np.isclose(lit.objective, lit_obj, rtol=1e-7) and lit_obj > full_obj * 1.01
 
 
 def held_out_problem(ml, held, T):
@@ -221,7 +252,7 @@ def test_bundle_method_brackets_and_reaches_the_full_lp_optimum(controlled, monk
     boot = solve_mixture(prob, method="bundle", gap_tolerance=1e-8, init_k=1, n_bootstrap=2, seed=5)
     rng = np.random.default_rng(5)
     for b in range(2):
-        w = np.bincount(rng.integers(0, T, T), minlength=T).astype(float)
+        w = resample_steps(prob, rng)
         _, obj_b = solve_full(prob, all_pairs, step_weights=w, return_objective=True)
         assert np.isclose(boot.boot_objective[b], obj_b, rtol=1e-7), b
     assert boot.n_bootstrap == 2 and np.all(boot.lo <= boot.hi + 1e-12)
