@@ -111,10 +111,10 @@ def main(argv=None) -> int:
             for c, tr in zip(pick, trajs, strict=True):
                 write_trajectory(tr, cell_dir(a.save_counted, ml.name, c), {"tokenizer": ml.name, "category": c})
         print(f"counted in {time.time() - t0:.0f}s; mean sample {np.mean([t.n_bytes for t in trajs]) / 1e3:.0f} kB")
-    print("| T | n | method | count events | full-LP rows (pairs x steps) | rows used | rounds | status | certified gap "
+    print("| T | n | method | merges used | count events | full-LP rows (pairs x steps) | rows used | rounds | status | certified gap "
           "| LP seconds | LP CPU s | simplex iterations | baseline s (1 solve of initial rows) | x baseline "
           "| peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for T in lp_Ts:
         for n in ns:
             idx = np.r_[0, np.linspace(1, len(pick) - 1, n - 1).astype(int)]
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
                 sol = solve_mixture(prob, max_seconds=a.lp_max_seconds, continuation=a.continuation, method=method,
                                     gap_tolerance=a.gap_tolerance)
                 cpu = time.process_time() - c0
-                print(f"| {prob.T} | {n} | {method} | {n_events} | ≤{full_rows} | {sol.n_constraints} | {sol.n_rounds} "
+                print(f"| {prob.T} | {n} | {method} | {sol.merges_used} | {n_events} | ≤{full_rows} | {sol.n_constraints} | {sol.n_rounds} "
                       f"| {sol.status} | {sol.gap:.1e} | {sol.seconds:.1f} | {cpu:.1f} | {sol.iterations} | {base:.1f} "
                       f"| {sol.seconds / base:.1f} | {peak_mb():.0f} |", flush=True)
     return 0
