@@ -395,8 +395,7 @@ def find_rows(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray, vp: tuple
     largest merged count): likely to be violated once α moves, so adding them saves rounds.
     active (bool per step): search only these steps (a stage of the continuation); rows of the
     other steps are left out, not declared satisfied.
-    stats (a dict) receives "repair": Σ over violating pairs of the pair's largest violation
-    (and, when there are any, "pair_keys" / "pair_viol": those pairs, sorted, and their violations).
+    stats (a dict) receives "repair": Σ over violating pairs of the pair's largest violation.
     Raising each such v_p by it satisfies every row of the search, so objective + repair is the
     objective of a feasible point with this α: an upper bound on the optimum (the restricted
     LP's objective is the lower bound).
@@ -422,8 +421,7 @@ def find_rows(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray, vp: tuple
         if pos.any():
             pp = ev.pair[idx[pos]]  # non-decreasing: events are sorted by pair
             first = np.r_[0, np.nonzero(pp[1:] != pp[:-1])[0] + 1]
-            stats["pair_keys"], stats["pair_viol"] = pp[first], np.maximum.reduceat(viol[pos], first)
-            stats["repair"] = float(stats["pair_viol"].sum())
+            stats["repair"] = float(np.maximum.reduceat(viol[pos], first).sum())
     keep = viol > lim
     idx, a, b, wi, tstar, viol = idx[keep], a[keep], b[keep], wi[keep], tstar[keep], viol[keep]
     if len(idx) == 0:
