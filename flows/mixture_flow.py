@@ -111,7 +111,9 @@ def _solve_inputs(p: MixtureParams, tokenizer: str, categories: list[str]) -> st
     if p.n_bootstrap and p.bootstrap_unit == "samples":
         files += [f for b in range(1, p.n_bootstrap + 1)
                   for f in files_under(root / "bootstrap" / f"replicate={b}" / f"tokenizer={tokenizer}")]
-    return fingerprint({"categories": categories, "T": p.lp_T or p.T, "n_bootstrap": p.n_bootstrap,
+    from jobs.mixture_lp import LP_VERSION
+
+    return fingerprint({"lp_version": LP_VERSION, "categories": categories, "T": p.lp_T or p.T, "n_bootstrap": p.n_bootstrap,
                         "unit": p.bootstrap_unit, "max_seconds": p.lp_max_seconds, "method": p.lp_method,
                         "gap_tolerance": p.gap_tolerance}, files, root)
 

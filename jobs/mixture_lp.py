@@ -133,6 +133,10 @@ class MixtureProblem:
         return b / b.sum() if b.sum() > 0 else b
 
 
+# Bumped whenever the LP's definition changes, so that a saved solution is not reused across it
+# (flows/mixture_flow.py fingerprints it). 2: merges absent from every sample are skipped.
+LP_VERSION = 2
+
 # solve_mixture(method="auto") uses the bundle method from this many merges: measured on o200k
 # (docs/mixture.md), the lazy LP converges at T = 1,000 for n <= 100 (and beats the bundle method
 # at n = 100), while at T = 10,000 the bundle method's certified gap closes far faster

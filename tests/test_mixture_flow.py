@@ -39,7 +39,8 @@ def test_params_fail_fast(tmp_path):
     assert MixtureParams(tokenizer_manifest=str(m), flores=str(f), T=100, lp_T=50).checked().lp_T == 50
 
 
-def test_mixture_flow_end_to_end_and_a_rerun_reuses_counts_and_solutions(prefect_harness, spark, tmp_path):
+def test_mixture_flow_end_to_end_and_a_rerun_reuses_counts_and_solutions(prefect_harness, spark, tmp_path,
+                                                                         monkeypatch):
     """The real flow under Prefect on gpt2 × 3 FLORES languages + Python code; an identical
     re-run counts and solves nothing; a changed LP parameter re-solves from the same counts."""
     import dataclasses
@@ -72,6 +73,12 @@ def test_mixture_flow_end_to_end_and_a_rerun_reuses_counts_and_solutions(prefect
     third = mixture_inference(dataclasses.replace(p, lp_T=200))["estimates"]["gpt2"]
     assert third["reused"] is False and third["T"] == 200
     assert {c["status"] for c in pq.read_table(out / "mixture" / "cells").to_pylist()} == {"reused"}
+    # a new LP definition (LP_VERSION) is a changed input too: the saved solution is not reused
+    import jobs.mixture_lp
+
+    monkeypatch.setattr(jobs.mixture_lp, "LP_VERSION", jobs.mixture_lp.LP_VERSION + 1)
+    again = mixture_inference(dataclasses.replace(p, lp_T=200))["estimates"]["gpt2"]
+    assert again["reused"] is False and again["proportion"] == third["proportion"]
 
     # pair counting in a spark-submit'ed driver writes the same trajectories as in-process
     sub = tmp_path / "submitted"
