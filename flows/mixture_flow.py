@@ -143,7 +143,7 @@ def solve_task(p: MixtureParams, tokenizer: str, merges: dict, samples: dict[str
     result = {"categories": sol.names, "proportion": sol.proportion.tolist(),
               "lo": None if sol.lo is None else sol.lo.tolist(), "hi": None if sol.hi is None else sol.hi.tolist(),
               "status": sol.status, "n_constraints": sol.n_constraints, "n_rounds": sol.n_rounds,
-              "lp_seconds": sol.seconds, "T": T, "n_bootstrap": sol.n_bootstrap, "bootstrap": sol.bootstrap}
+              "lp_seconds": sol.seconds, "T": T, "merges_used": sol.merges_used, "n_bootstrap": sol.n_bootstrap, "bootstrap": sol.bootstrap}
     write_json_atomic({"fingerprint": fp, "result": result}, record)
     return {**result, "merges": merges, "reused": False}
 

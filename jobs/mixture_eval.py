@@ -194,12 +194,12 @@ def write_mixture_report(out: str | Path, estimates: dict[str, dict], title: str
     order = np.argsort(-np.nan_to_num(np.nanmean(M, axis=1)))
     for i in order:
         md.append(f"| {cats[i]} | " + " | ".join(cell[i]) + " |")
-    md += ["", "| tokenizer | T | merges derived | skipped | LP status | constraints | rounds | LP s | bootstrap |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    md += ["", "| tokenizer | T | merges used by the LP | merges derived | skipped | LP status | constraints | rounds "
+           "| LP s | bootstrap |", "|---|---|---|---|---|---|---|---|---|---|"]
     for t in toks:
         e = estimates[t]
         m = e.get("merges", {})
-        md.append(f"| {t} | {e['T']} | {m.get('n_derived', '')} of {m.get('n_candidates', '')} | "
+        md.append(f"| {t} | {e['T']} | {e.get('merges_used', '')} | {m.get('n_derived', '')} of {m.get('n_candidates', '')} | "
                   f"{m.get('n_skipped', '')} (+{m.get('n_dropped_manual', 0)} manual) | {e['status']} | "
                   f"{e['n_constraints']} | {e.get('n_rounds', '')} | {e.get('lp_seconds', 0):.1f} | "
                   f"{e.get('n_bootstrap', 0)} x {e.get('bootstrap', '')} |")

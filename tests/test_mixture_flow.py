@@ -63,6 +63,10 @@ def test_mixture_flow_end_to_end_and_a_rerun_reuses_counts_and_solutions(prefect
     path = out / "mixture" / "estimates" / "tokenizer=gpt2.parquet"
     check_schema(pq.read_schema(path), MIXTURE_ESTIMATES, files=False)
     assert pq.read_table(path).num_rows == 4
+    # the LP's steps: merges of the first 300 whose pair occurs in some sample, in the table and the report
+    assert 0 < first["merges_used"] <= 300
+    assert set(pq.read_table(path, columns=["merges_used"]).column(0).to_pylist()) == {first["merges_used"]}
+    assert f"| gpt2 | 300 | {first['merges_used']} |" in (out / "reports" / "mixture" / "report.md").read_text()
 
     second = mixture_inference(p)["estimates"]["gpt2"]
     assert second["reused"] is True and second["proportion"] == first["proportion"]
