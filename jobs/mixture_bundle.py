@@ -35,6 +35,7 @@ from jobs.mixture_lp import (
     add_pair_slacks,
     find_rows,
     initial_rows,
+    lp_rows,
     resample_steps,
     segment_values,
     step_thresholds,
@@ -234,10 +235,7 @@ def solve_bundle(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, level: fl
         ist, ipr, _ = initial_rows(prob, init_k)
         lp.add_rows(ist, ipr)
         if seed_rows is not None:
-            st, pr = seed_rows
-            keep = st < prob.T
-            keep[keep] = prob.used[st[keep]]
-            lp.add_rows(st[keep], pr[keep])
+            lp.add_rows(*lp_rows(prob, seed_rows))
     elif step_weights is not None:
         lp.set_step_weights(step_weights)
     it0 = lp.iterations

@@ -299,6 +299,14 @@ def segment_slots(prob: MixtureProblem, pairs: np.ndarray, steps: np.ndarray) ->
     return np.where(ev.pair[pos] == pairs, ev.slot[pos], 0) if len(ev.pair) else np.zeros(len(pairs), np.int64)
 
 
+def lp_rows(prob: MixtureProblem, rows: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The (steps, pairs) of another solve's rows that are rows of this LP (step < T and not skipped)."""
+    st, pr = rows
+    keep = st < prob.T
+    keep[keep] = prob.used[st[keep]]
+    return st[keep], pr[keep]
+
+
 def initial_rows(prob: MixtureProblem, k: int, per_category: int = 0):
     """Starting rows (steps, pairs, slots): each merge against its top-k competitors under uniform
     α, plus (per_category > 0) each category's own top competitors, the likely binding rows near
@@ -538,10 +546,8 @@ def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: i
     ist, ipr, isl = initial_rows(prob, init_k, init_per_category)
     added = np.zeros(len(ist), bool)
     if seed_rows is not None:  # rows another solve needed (e.g. of the unresampled sample)
-        st, pr = seed_rows
-        keep = st < prob.T
-        keep[keep] = prob.used[st[keep]]
-        lp.add_rows(st[keep], pr[keep], segment_slots(prob, pr[keep], st[keep]))
+        st, pr = lp_rows(prob, seed_rows)
+        lp.add_rows(st, pr, segment_slots(prob, pr, st))
     rounds = 0
     for i, active in enumerate(stages):
         # a stage's model holds only its steps' initial rows, so early stages solve small LPs
@@ -658,9 +664,9 @@ def estimates_table(tokenizer: str, sol: MixtureSolution, T: int):
         "proportion": sol.proportion.tolist(),
         "proportion_lo": sol.lo.tolist() if sol.lo is not None else [None] * k,
         "proportion_hi": sol.hi.tolist() if sol.hi is not None else [None] * k,
-        "T": [T] * k, "merges_used": [sol.merges_used] * k, "n_constraints": [sol.n_constraints] * k, "n_rounds": [sol.n_rounds] * k,
-"status": [sol.status] * k, "objective": [sol.objective] * k, "gap": [float(sol.gap)] * k,
-        "n_bootstrap": [sol.n_bootstrap] * k, "bootstrap": [sol.bootstrap] * k,
+        "T": [T] * k, "merges_used": [sol.merges_used] * k, "n_constraints": [sol.n_constraints] * k,
+        "n_rounds": [sol.n_rounds] * k, "status": [sol.status] * k, "objective": [sol.objective] * k,
+        "gap": [float(sol.gap)] * k, "n_bootstrap": [sol.n_bootstrap] * k, "bootstrap": [sol.bootstrap] * k,
     }
     return pa.table(cols, schema=MIXTURE_ESTIMATES.schema)
 

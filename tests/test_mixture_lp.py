@@ -160,6 +160,13 @@ def test_merges_absent_from_every_sample_are_skipped(controlled):
     keep = MixtureProblem(langs, trajs, T, skip_absent=False)
     lit, lit_obj = solve_mixture(keep, init_k=1), solve_full(keep, all_pairs, return_objective=True)[1]
     assert keep.used.all() and np.isclose(lit.objective, lit_obj, rtol=1e-7) and lit_obj > full_obj * 1.01
+    # seeding with the literal LP's rows (as the sample bootstrap seeds replicates): rows of skipped
+    # steps are dropped, and the optimum is the same
+    assert np.isin(lit.rows[0], skipped).any()
+    for method in ("lazy", "bundle"):
+        seeded = solve_mixture(prob, init_k=1, seed_rows=lit.rows, method=method, gap_tolerance=1e-8)
+        assert not np.isin(seeded.rows[0], skipped).any(), method
+        assert np.isclose(seeded.upper if method == "bundle" else seeded.objective, full_obj, rtol=1e-7), method
 
 
 def held_out_problem(ml, held, T):
