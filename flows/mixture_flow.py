@@ -28,6 +28,7 @@ configure_prefect_env()  # before Prefect reads its settings (start-up timeout o
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
+from jobs.mixture_lp import LP_METHODS  # noqa: E402
 from jobs.run_log import logged_run, mark  # noqa: E402
 from tokenizers_registry.base import ConfigError  # noqa: E402
 
@@ -53,8 +54,8 @@ class MixtureParams:
     top_k: int = 16
     lp_max_seconds: float | None = None  # stop lazy rounds after this (status then says "not converged")
     lp_T: int | None = None  # merges used by the LP (default: T, the merges counted)
-    lp_method: str = "auto"  # lazy (exact vertex) | bundle (certified gap) | auto (bundle from T = 10,000)
-    gap_tolerance: float = 1e-6  # bundle: stop at this certified relative gap
+    lp_method: str = "auto"  # lazy | matching | bundle | auto (matching from T = 1,000): see solve_mixture
+    gap_tolerance: float = 1e-6  # matching, bundle: stop at this certified relative gap
     reuse_counts: bool = True  # keep trajectories counted from the same sample and tokenizer file with >= T merges
     spark_master: str | None = None
     spark_launcher: str | None = None  # in-process | spark-submit (as in the premium flow)
@@ -67,8 +68,9 @@ class MixtureParams:
             raise ConfigError(f"FLORES Parquet {self.flores!r} not found")
         if self.T < 1 or self.n_bootstrap < 0 or (self.lp_T is not None and not 1 <= self.lp_T <= self.T):
             raise ConfigError("T must be >= 1, lp_T in 1..T and bootstrap >= 0")
-        if self.lp_method not in ("auto", "lazy", "bundle") or not self.gap_tolerance > 0:
-            raise ConfigError(f"LP method must be auto, lazy or bundle (not {self.lp_method!r}) and gap tolerance > 0")
+        if self.lp_method not in LP_METHODS or not self.gap_tolerance > 0:
+            raise ConfigError(f"LP method must be one of {', '.join(LP_METHODS)} (not {self.lp_method!r}) "
+                              "and gap tolerance > 0")
         if self.bootstrap_unit not in ("merges", "samples"):
             raise ConfigError(f"bootstrap unit must be merges or samples, not {self.bootstrap_unit!r}")
         self.languages = self.languages or DEFAULT_LANGUAGES
@@ -288,12 +290,13 @@ def add_cli(subparsers) -> None:
     inf.add_argument("--bootstrap-unit", choices=("merges", "samples"), default="merges",
                      help="resample merges (re-converged LP per replicate) or category samples (recount on Spark)")
     inf.add_argument("--lp-max-seconds", type=float, help="time limit of the LP per tokenizer")
-    inf.add_argument("--lp-method", choices=("auto", "lazy", "bundle"), default="auto",
-                     help="lazy: exact optimum by lazy constraints (small T x n); bundle: level bundle method over "
-                          "the proportions, stopped at a certified gap (large T); auto (default): bundle when "
-                          "the LP uses >= 10,000 merges")
+    inf.add_argument("--lp-method", choices=LP_METHODS, default="auto",
+                     help="lazy: exact optimum by lazy constraints (small T x n); matching: the same LP in stages "
+                          "over merge-list prefixes, with the rows of a maximum-weight matching added each round "
+                          "(large T); bundle: level bundle method over the proportions; auto (default): matching "
+                          "when the LP uses >= 1,000 merges, else lazy")
     inf.add_argument("--gap-tolerance", type=float, default=1e-6,
-                     help="bundle: stop at this certified relative gap (upper - lower) / upper")
+                     help="matching, bundle: stop at this certified relative gap (upper - lower) / upper")
     ev = sub.add_parser("eval", help="controlled evaluation on BPE tokenizers trained on known mixtures",
                         epilog="example: tokatlas mixture eval --flores "
                                "../shared/data/flores200/flores200_dev_devtest.parquet --n 5,10 --T 300,1000 "

@@ -114,6 +114,12 @@ class MixtureProblem:
             self._events = _Events(pair, slot, cat, val, start, seg_end)
         return self._events
 
+    def prefix(self, T: int) -> MixtureProblem:
+        """The problem on the first T merges; shares this problem's count indexes."""
+        sub = MixtureProblem(self.names, self.trajs, T, skip_absent=self.skip_absent)
+        sub._index = self._index
+        return sub
+
     def index(self, i: int) -> CountIndex:
         if self._index[i] is None:
             self._index[i] = CountIndex(self.trajs[i])
@@ -137,10 +143,13 @@ class MixtureProblem:
 # (flows/mixture_flow.py fingerprints it). 2: merges absent from every sample are skipped.
 LP_VERSION = 2
 
-# solve_mixture(method="auto") uses the bundle method from this many merges: measured on o200k
-# (docs/mixture.md), the lazy LP converges at T = 1,000 for n <= 100 (and beats the bundle method
-# at n = 100), while at T = 10,000 the bundle method's certified gap closes far faster
+# solve_mixture(method="auto") uses the matching method from this many merges: measured on o200k
+# (docs/mixture.md), it reaches the optimum at T = 1,000 in 10-12 rounds where the lazy search
+# needs 150-500, and it is the only method that converges at T = 30,000, n = 100. Without
+# OR-Tools (jobs/matching_worker.py) auto falls back to the bundle method from AUTO_BUNDLE_T.
+AUTO_MATCHING_T = 1_000
 AUTO_BUNDLE_T = 10_000
+LP_METHODS = ("auto", "lazy", "matching", "bundle")
 
 
 @dataclass
@@ -503,9 +512,13 @@ def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: i
 
     method="lazy" (this module): lazy constraint generation on the joint LP in (α, v) until no
     row of the full LP is violated: an exact optimum (a vertex), best for small T × n.
+    method="matching" (`jobs.mixture_matching`): the same lazy LP, solved in stages over
+    merge-list prefixes, with each round also adding the rows of the maximum-weight matching at
+    the current α; stops when exact or at a certified relative gap ≤ gap_tolerance.
     method="bundle" (`jobs.mixture_bundle`): a level bundle method over α with a fixed-α LP as
     oracle, stopped at a certified relative gap ≤ gap_tolerance; max_rounds then caps its
-    iterations. method="auto" picks "bundle" when T ≥ AUTO_BUNDLE_T (see docs/mixture.md).
+    iterations. method="auto" picks "matching" when T ≥ AUTO_MATCHING_T (and OR-Tools is
+    installed, else "bundle" from AUTO_BUNDLE_T), else "lazy" (see docs/mixture.md).
 
     Per round every step gets up to `per_step` of its most violated rows (all steps at once),
     and a violating pair brings all the steps where it violates (`expand`). Without limits the
@@ -518,8 +531,19 @@ def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: i
     full LP, and the last stage is the plain search over every step, so the result is the
     same optimum; the early stages only let α settle while rounds are cheap (fewer rows).
     """
+    t0 = time.time()
     if method == "auto":
-        method = "bundle" if prob.T >= AUTO_BUNDLE_T else "lazy"
+        from jobs.matching_worker import ortools_available
+
+        if prob.T >= AUTO_MATCHING_T and ortools_available():
+            method = "matching"
+        else:
+            method = "bundle" if prob.T >= AUTO_BUNDLE_T else "lazy"
+    if method == "matching":
+        from jobs.mixture_matching import solve_matching
+
+        return solve_matching(prob, gap_tolerance=gap_tolerance, init_k=init_k, max_seconds=max_seconds,
+                              max_rounds=max_rounds, seed_rows=seed_rows, n_bootstrap=n_bootstrap, seed=seed, log=log)
     if method == "bundle":
         from jobs.mixture_bundle import bootstrap_bundle, solve_bundle
 
@@ -529,8 +553,7 @@ def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: i
             bootstrap_bundle(prob, sol, n_bootstrap, seed, gap_tolerance=gap_tolerance)
         return sol
     if method != "lazy":
-        raise ValueError(f"method must be 'lazy', 'bundle' or 'auto', not {method!r}")
-    t0 = time.time()
+        raise ValueError(f"method must be one of {', '.join(LP_METHODS)}, not {method!r}")
     deadline = None if max_seconds is None else t0 + max_seconds
     lp = LazyLP(prob, compact=compact)
     steps = np.arange(prob.T)

@@ -211,6 +211,115 @@ def test_continuation_reaches_the_full_lp_optimum(controlled):
         solve_mixture(prob, continuation=1, continuation_kind="random")
 
 
+def test_tree_cover_partitions_each_range():
+    from jobs.matching_worker import tree_cover
+
+    rng = np.random.default_rng(0)
+    L = 64
+    lo = rng.integers(0, L, 500)
+    hi = np.minimum(lo + rng.integers(1, L, 500), L)
+    seg, node = tree_cover(lo, hi, L)
+    for i in range(len(lo)):
+        leaves = []
+        for v in node[seg == i]:
+            depth = int(v).bit_length() - 1  # node v covers 2^(log2 L − depth) leaves
+            width = L >> depth
+            first = (v - (1 << depth)) * width
+            leaves += range(first, first + width)
+        assert sorted(leaves) == list(range(lo[i], hi[i])), i  # exact cover, no overlap
+        assert len(node[seg == i]) <= 2 * np.log2(L)
+
+
+@pytest.mark.shared
+def test_matching_method_reaches_the_full_lp_optimum(controlled):
+    """The matching oracle computes f(α) exactly (checked against the fixed-α LP), its edges are a
+    matching, and the staged solve ends at the full LP's optimum, also when it stops early."""
+    from jobs.matching_worker import INSTALL_HINT, ortools_available
+    from jobs.mixture_bundle import CoverLP, oracle
+    from jobs.mixture_matching import MatchingOracle
+
+    if not ortools_available():
+        pytest.skip(INSTALL_HINT)
+    ml, _, _, held = controlled
+    T = 120
+    prob, all_pairs = held_out_problem(ml, held, T)
+    full, full_obj = solve_full(prob, all_pairs, return_objective=True)
+    rng = np.random.default_rng(4)
+    with MatchingOracle() as match, MatchingOracle(max_segments=5) as truncated:
+        for _ in range(3):
+            a = rng.dirichlet(np.ones(prob.n))
+            f, f_up, _, _ = oracle(CoverLP(prob), a, rounds=1, max_rounds=10_000)
+            assert np.isclose(f, f_up)
+            m = match(prob, a)
+            assert m.complete and m.violating > 5 and len(m.steps) > 10
+            assert abs(m.value - f) <= m.error + 1e-9 * f, (m.value, f)
+            assert len(np.unique(m.steps)) == len(m.steps) and len(np.unique(m.pairs)) == len(m.pairs)
+            w = row_coef(prob, m.steps, m.pairs) @ a  # each edge's weight is −(its row's α part)
+            assert np.isclose(-w.sum(), m.value) and (w <= 1e-9 * np.abs(prob.M).max()).all()
+            assert (m.slots == segment_slots(prob, m.pairs, m.steps)).all()
+            t = truncated(prob, a)  # the 5 most violated segments only: a lower bound
+            assert not t.complete and len(t.steps) <= 5 and t.value <= m.value + 1e-9
+    from jobs.mixture_matching import solve_matching
+
+    sol = solve_mixture(prob, method="matching", init_k=1, gap_tolerance=1e-9)  # T < 1,000: one stage
+    logs = []
+    staged = solve_matching(prob, stages=[40, 80], init_k=1, gap_tolerance=1e-9, stage_tolerance=0.0,
+                            log=logs.append)
+    assert [m.split(" round")[0] for m in logs if m.startswith("stage")][::-1][0] == "stage 3/3 (T = 120)"
+    assert any(m.startswith("stage 1/3 (T = 40)") for m in logs)
+    # a network truncated to the 5 most violated segments: more rounds, certified by complete matchings
+    logs = []
+    trunc = solve_matching(prob, init_k=1, gap_tolerance=1e-9, max_segments=5, log=logs.append)
+    assert any("truncated" in m for m in logs) and any("complete matching" in m for m in logs)
+    for s_ in (sol, staged, trunc):
+        assert np.isclose(s_.objective, full_obj, rtol=1e-7)
+        assert s_.gap <= 1e-9 and full_obj <= s_.upper * (1 + 1e-9)
+        assert np.allclose(prob.to_bytes(full), s_.proportion, atol=1e-5)
+    # fewer rounds than the lazy search
+    lazy = solve_mixture(prob, init_k=1)
+    assert sol.n_rounds < lazy.n_rounds, (sol.n_rounds, lazy.n_rounds)
+    # stopped in the first of three stages: the bracket is still certified against the full LP
+    part = solve_matching(prob, stages=[40, 80], init_k=1, max_rounds=1)
+    assert "stopped in stage 1 of 3" in part.status and part.gap > 0, part.status
+    assert part.objective <= full_obj * (1 + 1e-9) and full_obj <= part.upper * (1 + 1e-9)
+    # merge bootstrap: each replicate (a step drawn k times may be matched k times) is re-converged
+    # to the optimum of its reweighted full LP
+    boot = solve_mixture(prob, method="matching", init_k=1, gap_tolerance=1e-9, n_bootstrap=2, seed=5)
+    rng = np.random.default_rng(5)
+    for b in range(2):
+        w = resample_steps(prob, rng)
+        assert w.max() > 1  # some merge drawn twice: capacities above 1 are exercised
+        _, obj_b = solve_full(prob, all_pairs, step_weights=w, return_objective=True)
+        assert np.isclose(boot.boot_objective[b], obj_b, rtol=1e-7), b
+    assert boot.n_bootstrap == 2 and np.all(boot.lo <= boot.hi + 1e-12)
+    assert np.isclose(boot.objective, full_obj, rtol=1e-7)
+
+
+@pytest.mark.shared
+def test_auto_method_picks_matching_when_ortools_is_there(controlled, monkeypatch, tmp_path):
+    """auto: the lazy LP below AUTO_MATCHING_T, the matching method from it; without OR-Tools it
+    falls back (lazy below AUTO_BUNDLE_T) and method="matching" says how to install it."""
+    import importlib.util
+
+    import jobs.mixture_lp
+    from jobs.matching_worker import ortools_available
+
+    ml, _, _, held = controlled
+    T = 120
+    prob, _ = held_out_problem(ml, held, T)
+    assert solve_mixture(prob, method="auto").status == "Optimal"
+    monkeypatch.setattr(jobs.mixture_lp, "AUTO_MATCHING_T", T)
+    if ortools_available():
+        assert "stopped in stage 1 of 1 after 1 rounds" in solve_mixture(prob, method="auto", max_rounds=1).status
+    if importlib.util.find_spec("ortools") is None:  # hide the side install
+        monkeypatch.setenv("ORTOOLS_DIR", str(tmp_path))
+        assert not ortools_available()
+        status = solve_mixture(prob, method="auto", max_rounds=1).status
+        assert "stopped after 1 rounds, not converged" in status and "stage" not in status, status
+        with pytest.raises(RuntimeError, match=r"pip install --no-deps --target .*ortools"):
+            solve_mixture(prob, method="matching")
+
+
 @pytest.mark.shared
 def test_bundle_method_brackets_and_reaches_the_full_lp_optimum(controlled, monkeypatch):
     """The level bundle method (jobs.mixture_bundle): cuts from inexact oracles are valid lower
@@ -247,12 +356,6 @@ def test_bundle_method_brackets_and_reaches_the_full_lp_optimum(controlled, monk
     part = solve_mixture(prob, method="bundle", init_k=1, max_rounds=2)
     assert "not converged" in part.status and part.gap > 1e-6, part.status
     assert part.objective <= full_obj * (1 + 1e-9) and full_obj <= part.upper * (1 + 1e-9)
-    # auto: small problems go to the exact lazy LP, large ones to the bundle method
-    assert solve_mixture(prob, method="auto").status == "Optimal"
-    import jobs.mixture_lp
-
-    monkeypatch.setattr(jobs.mixture_lp, "AUTO_BUNDLE_T", T)
-    assert solve_mixture(prob, method="auto", max_rounds=1).status.startswith("bundle: stopped after 1")
     with pytest.raises(ValueError, match="method"):
         solve_mixture(prob, method="simplex")
     # merge bootstrap: each replicate is solved to the gap, so it matches its reweighted full LP

@@ -1,0 +1,297 @@
+"""The mixture LP solved by lazy rows that a maximum-weight matching names (method="matching").
+
+For a fixed α the LP is a cover problem, min Σ v_t + Σ v_p subject to v_t + v_p ≥ d_p(t) with
+d_p(t) = α·c̃(p, t) − α·c̃(m_t, t). Its dual is a maximum-weight bipartite matching between
+merges and competing pairs, and the rows (t, p) of the matched edges are the tight rows of the
+optimal cover at α. The lazy search of `jobs.mixture_lp` adds each step's most violated row
+under the current (α, v); at T = 30,000 the optimal cover is a deep staircase (thousands of
+pairs with v_p > 0, each step held down by its own pair) that it discovers one layer per round,
+for hundreds of rounds. The matching names the whole staircase at once, so the restricted LP
+becomes exact at the current α after one round (docs/mixture.md, "The matching method").
+
+The matching is a min-cost flow. A pair's weight is constant on a segment of steps (between
+two of its count events), so a segment reaches its steps through the O(log T) nodes of a
+segment tree over the steps instead of one arc per (step, pair): source → pair (capacity 1)
+→ segment (cost −weight) → tree nodes → leaf step (cost: the step's threshold) → sink.
+OR-Tools' network simplex solves it in a worker process (`jobs.matching_worker`, which says
+why and where ortools is installed).
+
+The solve runs in stages over prefixes of the merge list (T/3^k, ..., T/3, T): each stage
+starts from the previous stage's α and tight rows (rows of a prefix are rows of the full LP),
+so the expensive last stage begins near its optimum.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from jobs.matching_worker import INSTALL_HINT, receive, send
+from jobs.mixture_lp import (
+    LazyLP,
+    MixtureProblem,
+    MixtureSolution,
+    _range_argmin,
+    find_rows,
+    initial_rows,
+    lp_rows,
+    resample_steps,
+    row_coef,
+    segment_slots,
+    segment_values,
+    step_thresholds,
+)
+
+MAX_SEGMENTS = 250_000  # most violated pair segments per flow: enough at T = 30,000 (docs/mixture.md)
+FIRST_STAGE = 1_000  # merges of the first stage
+STAGE_RATIO = 3  # each stage has this many times the merges of the one before
+STAGE_TOLERANCE = 1e-3  # gap (certified, or the matching's estimate) that ends a stage before the last
+COST_RANGE = 1e12  # largest integer arc cost: leaves room for OR-Tools' cost scaling in int64
+
+
+@dataclass
+class Matching:
+    """The maximum-weight matching at one α, as LP rows."""
+
+    steps: np.ndarray
+    pairs: np.ndarray
+    slots: np.ndarray  # first step of each matched pair's segment (LazyLP.add_rows)
+    value: float  # Σ matched weights: f(α) when `complete`, else a lower bound on it
+    error: float  # bound on what rounding the costs can lose: f(α) ≤ value + error when complete
+    violating: int  # pair segments with a positive weight at some step
+    complete: bool  # all of them were in the network (else the `max_segments` most violated)
+
+
+class MatchingOracle:
+    """Maximum-weight matchings at given α, computed by one worker process (a context manager)."""
+
+    def __init__(self, max_segments: int = MAX_SEGMENTS):
+        self.max_segments = max_segments
+        self.worker = subprocess.Popen([sys.executable, str(Path(__file__).with_name("matching_worker.py"))],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if receive(self.worker.stdout) is None:  # it exits with the reason when ortools is missing
+            self.worker.wait()
+            err = self.worker.stderr.read().decode(errors="replace").strip()
+            self.close()
+            raise RuntimeError(f"matching worker did not start: {err or INSTALL_HINT}")
+
+    def __enter__(self) -> MatchingOracle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.worker.poll() is None:
+            self.worker.stdin.close()
+            self.worker.wait()
+        self.worker.stdout.close()
+        self.worker.stderr.close()
+
+    def _match(self, *arrays) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            for x in arrays:
+                send(self.worker.stdin, x)
+            self.worker.stdin.flush()
+            seg, leaf = receive(self.worker.stdout), receive(self.worker.stdout)
+            if seg is None or leaf is None:
+                raise EOFError("no answer")
+            return seg, leaf
+        except (OSError, ValueError, EOFError) as e:
+            self.worker.kill()
+            err = self.worker.stderr.read().decode(errors="replace").strip()
+            raise RuntimeError(f"matching worker failed: {err or e}") from e
+
+    def __call__(self, prob: MixtureProblem, alpha: np.ndarray, step_weights: np.ndarray | None = None,
+                 complete: bool = False) -> Matching:
+        """The matching at α; with integer step weights (a merge-bootstrap replicate, whose v_t cost
+        w_t) step t may be matched to up to w_t pairs, which is the dual of the weighted cover.
+        complete=True puts every violating segment into the network (exact f(α), more memory)."""
+        ev = prob.events()
+        thr = step_thresholds(prob, alpha, np.zeros(prob.T))
+        idx, w = segment_values(prob, alpha, (np.zeros(0, np.int64), np.zeros(0)), thr.min())
+        a, b = ev.slot[idx], ev.seg_end[idx]
+        best = w - thr[_range_argmin(thr, a, b)] if len(idx) else np.zeros(0)
+        keep = best > 0
+        idx, w, a, b, best = idx[keep], w[keep], a[keep], b[keep], best[keep]
+        violating = len(idx)
+        if violating > self.max_segments and not complete:
+            o = np.argpartition(-best, self.max_segments)[: self.max_segments]
+            idx, w, a, b = idx[o], w[o], a[o], b[o]
+        cap = np.ones(prob.T, np.int64) if step_weights is None else np.rint(step_weights).astype(np.int64)
+        steps = np.flatnonzero(prob.used & (cap > 0))
+        lo, hi = np.searchsorted(steps, a), np.searchsorted(steps, b)
+        ok = hi > lo  # a segment whose steps all have weight 0 cannot be matched
+        idx, w, lo, hi = idx[ok], w[ok], lo[ok], hi[ok]
+        _, pair = np.unique(ev.pair[idx], return_inverse=True)
+        cost = thr[steps]
+        top = max(float(np.abs(w).max()) if len(w) else 0.0, float(np.abs(cost).max()) if len(cost) else 0.0, 1.0)
+        scale = COST_RANGE / top
+        if len(idx):
+            seg, leaf = self._match(pair, w, lo, hi, cost, cap[steps], np.array([scale]))
+        else:
+            seg, leaf = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        st, s = steps[leaf], idx[seg]
+        value = float((w[seg] - thr[st]).sum())
+        # each edge's rounded weight is off by at most 1/scale; a matching has ≤ Σ capacities edges
+        return Matching(st, ev.pair[s], ev.slot[s], value, 2.0 * float(cap[steps].sum()) / scale, violating,
+                        complete or violating <= self.max_segments)
+
+
+def default_stages(T: int, first: int = FIRST_STAGE, ratio: int = STAGE_RATIO) -> list[int]:
+    """Prefix lengths T/ratio^k ≥ first, ..., T/ratio, T."""
+    stages = [T]
+    while stages[0] // ratio >= first:
+        stages.insert(0, stages[0] // ratio)
+    return stages
+
+
+def tight_rows(lp: LazyLP, tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of lp that hold with equality at its last solution (slack ≤ tol · largest count)."""
+    prob = lp.prob
+    st, pr = lp.rows()
+    x = np.asarray(lp.h.getSolution().col_value)
+    n, T = prob.n, prob.T
+    vp = x[lp.vp_col[np.searchsorted(lp.vp_key, pr)]] if len(pr) else np.zeros(0)
+    slack = row_coef(prob, st, pr) @ x[:n] + x[n:n + T][st] + vp
+    keep = slack <= tol * max(float(np.abs(prob.M).max()), 1.0)
+    return st[keep], pr[keep]
+
+
+def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | None, max_rounds: int | None,
+              step_weights: np.ndarray | None = None, log=None, label: str = "", estimate: bool = False):
+    """Rounds on one LP until exact, certified gap ≤ tol, or a limit: (α, v_t, v_p, HiGHS status,
+    objective, upper bound, gap, exact, rounds, done). estimate=True also ends when the matching's
+    value (a lower bound on f(α) if its network was truncated) is within tol of the objective: an
+    uncertified gap, good enough for a stage that only warms up the next one."""
+    from jobs.mixture_bundle import step_needs
+
+    prob = lp.prob
+    w = np.ones(prob.T) if step_weights is None else np.asarray(step_weights, float)
+    rounds = 0
+    while True:
+        alpha, vt, vp, status, obj = lp.solve()
+        rounds += 1
+        stats = {}
+        st, pr, sl, viol = find_rows(prob, alpha, vt, vp, expand=False, return_violation=True, stats=stats)
+        exact = not (viol > 0).any()
+        upper, note = obj, ""
+        if not exact:
+            need = float(w @ np.maximum(step_needs(prob, alpha, vp) - vt, 0))
+            upper = obj + min(stats["repair"], need)
+            lp.add_rows(st, pr, sl)
+            note = f", +{len(st)} violated rows"
+        gap = (upper - obj) / upper if upper > 0 else 0.0
+        stop = (deadline is not None and time.time() > deadline) or (max_rounds is not None and rounds >= max_rounds)
+        done = exact or gap <= tol
+        if not (done or stop):
+            m = oracle(prob, alpha, step_weights)
+            added = lp.add_rows(m.steps, m.pairs, m.slots)
+            if m.complete:
+                upper = min(upper, m.value + m.error)
+                gap = (upper - obj) / upper if upper > 0 else 0.0
+            note += (f", matching {m.value:.6g} ({len(m.steps)} edges, +{added} rows, "
+                     f"{m.violating} violating segments{'' if m.complete else ', truncated'})")
+            close = m.value - obj <= tol * m.value  # the truncated matching says: about done
+            if close and gap > tol and not m.complete and not estimate:
+                # certify: f(α) exactly from the network with every violating segment
+                m = oracle(prob, alpha, step_weights, complete=True)
+                lp.add_rows(m.steps, m.pairs, m.slots)
+                upper = min(upper, m.value + m.error)
+                gap = (upper - obj) / upper if upper > 0 else 0.0
+                note += f", complete matching {m.value:.6g}"
+            done = gap <= tol or (estimate and close)
+        if log:
+            log(f"{label}round {rounds}: objective {obj:.6g}, certified gap {gap:.2e}, {lp.n_rows} rows{note}")
+        if done or stop:
+            return alpha, vt, vp, status, obj, upper, gap, exact, rounds, done
+
+
+def solve_matching(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, stages: list[int] | None = None,
+                   stage_tolerance: float = STAGE_TOLERANCE, init_k: int = 3, max_segments: int = MAX_SEGMENTS,
+                   max_seconds: float | None = None, max_rounds: int | None = None,
+                   seed_rows: tuple[np.ndarray, np.ndarray] | None = None, n_bootstrap: int = 0, seed: int = 0,
+                   log=None) -> MixtureSolution:
+    """Solve the mixture LP in stages over merge-list prefixes; each round re-solves the lazy LP,
+    adds the violated rows found by `find_rows` and the rows of the maximum-weight matching at
+    the new α. A stage ends when no row of its LP is violated (exact) or its certified gap is
+    ≤ its tolerance (stage_tolerance, gap_tolerance for the last; a stage before the last also
+    ends when the matching's value is within stage_tolerance). n_bootstrap > 0: merge
+    bootstrap, each replicate re-converged to gap_tolerance the same way (`bootstrap_merges`'
+    weights; a step drawn k times may be matched k times)."""
+    from jobs.mixture_bundle import step_needs
+
+    t0 = time.time()
+    deadline = None if max_seconds is None else t0 + max_seconds
+    stages = [s for s in (stages or default_stages(prob.T)) if s < prob.T] + [prob.T]
+    carried, alpha = seed_rows, None
+    rounds = iterations = 0
+    with MatchingOracle(max_segments) as oracle:
+        for k, Tk in enumerate(stages):
+            last = k == len(stages) - 1
+            sub = prob if last else prob.prefix(Tk)
+            tol = gap_tolerance if last else max(stage_tolerance, gap_tolerance)
+            lp = LazyLP(sub)
+            if k == 0:
+                lp.add_rows(*initial_rows(sub, init_k))
+            if carried is not None:
+                st, pr = lp_rows(sub, carried)
+                lp.add_rows(st, pr, segment_slots(sub, pr, st))
+            if alpha is not None:
+                m = oracle(sub, alpha)
+                lp.add_rows(m.steps, m.pairs, m.slots)
+            left = None if max_rounds is None else max_rounds - rounds
+            alpha, vt, vp, status, obj, upper, gap, exact, r, done = _converge(
+                lp, oracle, tol, deadline, left, log=log, label=f"stage {k + 1}/{len(stages)} (T = {Tk}) ",
+                estimate=not last)
+            rounds += r
+            iterations += lp.iterations
+            if not done:
+                if not last:  # certify against the full LP: a prefix optimum bounds it from below
+                    upper = float(step_needs(prob, alpha, vp).sum() + vp[1].sum())  # v_p kept, v_t raised to need
+                    gap = (upper - obj) / upper if upper > 0 else 0.0
+                status = f"{status}; stopped in stage {k + 1} of {len(stages)} after {rounds} rounds, " \
+                         f"not converged, certified gap {gap:.2e}"
+                break
+            if not last:
+                carried = tight_rows(lp)
+        else:
+            if not exact:
+                status = f"{status}; certified gap {gap:.2e}"
+        lp.upper, lp.gap = upper, gap
+        a = np.maximum(alpha, 0)
+        a = a / a.sum()
+        sol = MixtureSolution(prob.names, a, prob.to_bytes(a), status, obj, lp.n_rows, rounds,
+                              time.time() - t0, T=prob.T, rows=lp.rows(), iterations=iterations, gap=gap,
+                              upper=upper, merges_used=int(prob.used.sum()))
+        if n_bootstrap and lp.prob is prob:
+            bootstrap_matching(lp, oracle, sol, n_bootstrap, seed, gap_tolerance, log)
+            sol.seconds = time.time() - t0
+    return sol
+
+
+def bootstrap_matching(lp: LazyLP, oracle: MatchingOracle, sol: MixtureSolution, n_bootstrap: int, seed: int,
+                       gap_tolerance: float, log=None) -> None:
+    """Merge bootstrap (as `bootstrap_merges`): replicate b reweights v_t by how often merge t was
+    drawn and re-converges from the rows found so far, matching included."""
+    rng = np.random.default_rng(seed)
+    prob = lp.prob
+    reps, objs = [], []
+    for b in range(n_bootstrap):
+        w = resample_steps(prob, rng)
+        lp.set_step_weights(w)
+        alpha, _, _, _, obj, *_ = _converge(lp, oracle, gap_tolerance, None, None, w, log,
+                                            label=f"bootstrap {b + 1}/{n_bootstrap} ")
+        objs.append(obj)
+        a = np.maximum(alpha, 0)
+        reps.append(prob.to_bytes(a / a.sum()))
+    lp.set_step_weights(np.ones(prob.T))
+    sol.boot_objective = np.array(objs)
+    sol.boot = np.array(reps)
+    sol.lo, sol.hi = np.percentile(sol.boot, 2.5, axis=0), np.percentile(sol.boot, 97.5, axis=0)
+    sol.n_bootstrap, sol.bootstrap, sol.n_constraints = n_bootstrap, "merges", lp.n_rows
