@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import pytest
 
 from flows.mixture_flow import MixtureParams, add_cli
@@ -83,6 +84,17 @@ def test_mixture_flow_end_to_end_and_a_rerun_reuses_counts_and_solutions(prefect
     monkeypatch.setattr(jobs.mixture_lp, "LP_VERSION", jobs.mixture_lp.LP_VERSION + 1)
     again = mixture_inference(dataclasses.replace(p, lp_T=200))["estimates"]["gpt2"]
     assert again["reused"] is False and again["proportion"] == third["proportion"]
+    # the matching method (OR-Tools worker) through the flow, with a merge bootstrap: the same LP optimum
+    from jobs.matching_worker import ortools_available
+
+    if ortools_available():
+        matched = mixture_inference(dataclasses.replace(p, lp_T=200, lp_method="matching", n_bootstrap=2,
+                                                        gap_tolerance=1e-9))["estimates"]["gpt2"]
+        assert matched["reused"] is False and matched["n_bootstrap"] == 2
+        assert "not converged" not in matched["status"], matched["status"]
+        assert np.allclose(matched["proportion"], third["proportion"], atol=1e-6), (matched, third)
+        assert all(lo <= hi for lo, hi in zip(matched["lo"], matched["hi"], strict=True))
+        assert {r["n_bootstrap"] for r in pq.read_table(path).to_pylist()} == {2}
 
     # pair counting in a spark-submit'ed driver writes the same trajectories as in-process
     sub = tmp_path / "submitted"
