@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,13 +73,19 @@ class MatchingOracle:
 
     def __init__(self, max_segments: int = MAX_SEGMENTS):
         self.max_segments = max_segments
+        # a file, not a pipe: a chatty worker cannot block on it; closed in close()
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115
         self.worker = subprocess.Popen([sys.executable, str(Path(__file__).with_name("matching_worker.py"))],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
         if receive(self.worker.stdout) is None:  # it exits with the reason when ortools is missing
             self.worker.wait()
-            err = self.worker.stderr.read().decode(errors="replace").strip()
+            err = self._stderr()
             self.close()
             raise RuntimeError(f"matching worker did not start: {err or INSTALL_HINT}")
+
+    def _stderr(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace").strip()
 
     def __enter__(self) -> MatchingOracle:
         return self
@@ -91,7 +98,7 @@ class MatchingOracle:
             self.worker.stdin.close()
             self.worker.wait()
         self.worker.stdout.close()
-        self.worker.stderr.close()
+        self.stderr.close()
 
     def _match(self, *arrays) -> tuple[np.ndarray, np.ndarray]:
         try:
@@ -104,7 +111,8 @@ class MatchingOracle:
             return seg, leaf
         except (OSError, ValueError, EOFError) as e:
             self.worker.kill()
-            err = self.worker.stderr.read().decode(errors="replace").strip()
+            self.worker.wait()
+            err = self._stderr()
             raise RuntimeError(f"matching worker failed: {err or e}") from e
 
     def __call__(self, prob: MixtureProblem, alpha: np.ndarray, step_weights: np.ndarray | None = None,

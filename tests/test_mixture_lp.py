@@ -259,6 +259,8 @@ def test_matching_method_reaches_the_full_lp_optimum(controlled):
             assert (m.slots == segment_slots(prob, m.pairs, m.steps)).all()
             t = truncated(prob, a)  # the 5 most violated segments only: a lower bound
             assert not t.complete and len(t.steps) <= 5 and t.value <= m.value + 1e-9
+    with MatchingOracle() as broken, pytest.raises(RuntimeError, match=r"(?s)matching worker failed: .*ValueError"):
+        broken._match(*(np.array([x]) for x in (0, 1.0, 5, 1, 0.0, 1, 1.0)))  # a range [5, 1): the worker fails
     from jobs.mixture_matching import solve_matching
 
     sol = solve_mixture(prob, method="matching", init_k=1, gap_tolerance=1e-9)  # T < 1,000: one stage
