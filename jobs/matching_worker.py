@@ -21,7 +21,12 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
+if __name__ == "__main__":
+    # run as a script, this file's folder (jobs/) is sys.path[0]: drop it, so that jobs/site.py and
+    # its siblings cannot shadow modules that numpy or ortools import
+    sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
 
 
 def ortools_dir() -> Path:
