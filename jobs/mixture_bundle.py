@@ -132,6 +132,14 @@ def step_needs(prob: MixtureProblem, alpha: np.ndarray, vp) -> np.ndarray:
     return np.maximum(levels[0] - thr, 0)
 
 
+def repaired_upper(prob: MixtureProblem, alpha: np.ndarray, vt: np.ndarray, vp, objective: float, repair: float,
+                   step_weights: np.ndarray) -> float:
+    """Upper bound on f(α) from a restricted solution (v_t, v_p) costing `objective`: two repairs
+    make it feasible, raising each violating pair's v_p by its largest violation (find_rows'
+    `repair`) or each v_t to its step's need (weighted by the steps' weights); the cheaper counts."""
+    return objective + min(repair, float(step_weights @ np.maximum(step_needs(prob, alpha, vp) - vt, 0)))
+
+
 def oracle(lp: CoverLP, alpha: np.ndarray, rounds: int, target: float = np.inf, accuracy: float = 0.0,
            max_rounds: int = 30, per_step: int = 1):
     """Bounds on f(α) and a cut: (lower, upper, g, rounds used).
@@ -150,9 +158,7 @@ def oracle(lp: CoverLP, alpha: np.ndarray, rounds: int, target: float = np.inf, 
                                    stats=stats)
         if not (viol > 0).any():
             return obj, obj, g, r
-        # two repairs make (v_t, v_p) feasible: raise each violating pair's v_p by its largest
-        # violation (find_rows' repair), or raise each v_t to its step's need; either cost bounds f
-        upper = obj + min(stats["repair"], float(lp.w @ np.maximum(step_needs(prob, alpha, vp) - vt, 0)))
+        upper = repaired_upper(prob, alpha, vt, vp, obj, stats["repair"], lp.w)
         if r >= rounds and (obj > target or upper - obj <= accuracy) or r >= max(rounds, max_rounds):
             return obj, upper, g, r
         lp.add_rows(st, pr)

@@ -177,7 +177,7 @@ def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | 
     objective, upper bound, gap, exact, rounds, done). estimate=True also ends when the matching's
     value (a lower bound on f(α) if its network was truncated) is within tol of the objective: an
     uncertified gap, good enough for a stage that only warms up the next one."""
-    from jobs.mixture_bundle import step_needs
+    from jobs.mixture_bundle import repaired_upper
 
     prob = lp.prob
     w = np.ones(prob.T) if step_weights is None else np.asarray(step_weights, float)
@@ -190,8 +190,7 @@ def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | 
         exact = not (viol > 0).any()
         upper, note = obj, ""
         if not exact:
-            need = float(w @ np.maximum(step_needs(prob, alpha, vp) - vt, 0))
-            upper = obj + min(stats["repair"], need)
+            upper = repaired_upper(prob, alpha, vt, vp, obj, stats["repair"], w)
             lp.add_rows(st, pr, sl)
             note = f", +{len(st)} violated rows"
         gap = (upper - obj) / upper if upper > 0 else 0.0
