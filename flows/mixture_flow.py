@@ -203,6 +203,7 @@ class ControlledParams:
     trials: int = 10
     train_bytes: int = 400_000
     code: bool = False  # one of the n categories is Python stdlib source
+    lp_method: str = "auto"  # solve_mixture's method for every solve
     spark_master: str | None = None
 
 
@@ -211,7 +212,8 @@ def trials_task(p: ControlledParams) -> list[dict]:
     from jobs.mixture_eval import make_trials, run_controlled
     from jobs.spark import build_spark
 
-    trials = make_trials(p.flores, p.n, p.T, p.trials, p.sample_lines, p.train_bytes, code=p.code)
+    trials = make_trials(p.flores, p.n, p.T, p.trials, p.sample_lines, p.train_bytes, code=p.code,
+                         lp_method=p.lp_method)
     return run_controlled(trials, build_spark("tokatlas-mixture-eval", master=p.spark_master))
 
 
@@ -257,7 +259,7 @@ def cmd_mixture(a) -> int:
     else:
         p = ControlledParams(out=a.out, flores=a.flores, n=_ints(a.n), T=_ints(a.T),
                              sample_lines=_ints(a.sample_lines), trials=a.trials, train_bytes=a.train_bytes,
-                             code=a.code, spark_master=a.spark_master)
+                             code=a.code, lp_method=a.lp_method, spark_master=a.spark_master)
         res = mixture_controlled(p)
     print(f"report: {res['report']}")
     return 0
@@ -308,6 +310,7 @@ def add_cli(subparsers) -> None:
     ev.add_argument("--trials", type=int, default=10)
     ev.add_argument("--train-bytes", type=int, default=400_000)
     ev.add_argument("--code", action="store_true", help="one of the n categories is Python stdlib source")
+    ev.add_argument("--lp-method", choices=LP_METHODS, default="auto", help="as for infer")
     inf.add_argument("--spark-launcher", choices=("in-process", "spark-submit"),
                      help="count pairs in this process's Spark session or in a spark-submit'ed driver")
     inf.add_argument("--spark-submit-arg", action="append", dest="spark_submit_args", metavar="ARG",

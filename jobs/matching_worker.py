@@ -2,7 +2,7 @@
 
 Runs as its own program (`python jobs/matching_worker.py`) and imports only numpy and ortools:
 ortools bundles its own HiGHS, and importing it and highspy into one process fails with
-undefined symbols, in either order. It says "ready" (the array [1]) once ortools imported, then
+undefined symbols, in either order. It says "ready" (the array [PROTOCOL]) once ortools imported, then
 reads each problem from stdin and writes the matching to stdout, as arrays in numpy's .npy
 format (`send`, `receive`); an error goes to stderr and ends the process.
 
@@ -27,6 +27,8 @@ if __name__ == "__main__":
     sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import numpy as np  # noqa: E402
+
+PROTOCOL = 2  # bump when the messages change: a parent that loaded other code refuses the worker
 
 
 def ortools_dir() -> Path:
@@ -149,7 +151,7 @@ def serve(inp, out) -> None:
         from ortools.graph.python import min_cost_flow  # noqa: F401
     except ImportError as e:
         sys.exit(f"{e}\n{INSTALL_HINT}")
-    send(out, np.array([1]))
+    send(out, np.array([PROTOCOL]))
     out.flush()
     while (pair := receive(inp)) is not None:
         weight, lo, hi, leaf_cost, leaf_cap, scale = (receive(inp) for _ in range(6))

@@ -278,7 +278,7 @@ def solve_bundle(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, level: fl
     a = best_a / best_a.sum()
     sol = MixtureSolution(prob.names, a, prob.to_bytes(a), f"bundle: {status}", L, len(lp.C), k, time.time() - t0,
                           T=prob.T, rows=(lp.row_step.copy(), lp.row_pair.copy()), iterations=lp.iterations - it0,
-                          gap=gap, upper=best_u, merges_used=int(prob.used.sum()))
+                          gap=gap, upper=best_u, merges_used=int(prob.used.sum()), method="bundle")
     sol.cover_lp = lp
     return sol
 

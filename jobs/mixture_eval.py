@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from jobs.mixture_counts import trajectory_for_texts
-from jobs.mixture_lp import MixtureProblem, solve_mixture
+from jobs.mixture_lp import LP_METHODS, MixtureProblem, solve_mixture
 from jobs.mixture_samples import flores_languages, flores_texts, python_stdlib_texts
 
 DEFAULT_POOL = 112  # how many FLORES languages trials choose from (all when larger)
 SUMMARY_COLUMNS = ["kind", "categories", "n", "T", "sample_lines", "sample_bytes", "trials", "converged", "log10_mse",
-                   "log10_mse_random", "log10_mse_uniform", "constraints", "lp_seconds"]
+                   "log10_mse_random", "log10_mse_uniform", "lp_method", "max_gap", "constraints", "lp_seconds"]
 
 
 def mixture_corpus(texts: dict[str, list[str]], beta: np.ndarray, total_bytes: int) -> dict[str, list[str]]:
@@ -93,7 +93,7 @@ def run_trial(trial: dict) -> dict:
             if tr is None:
                 continue
             prob = MixtureProblem(langs, [tr[lang] for lang in langs], t_use)
-            sol = solve_mixture(prob)
+            sol = solve_mixture(prob, method=trial.get("lp_method", "auto"))
             rows.append({
                 "seed": trial["seed"], "n": trial["n"], "T": prob.T, "sample_lines": trial["sample_lines"],
                 "sample_bytes": int(sum(tr[lang].n_bytes for lang in langs) / len(langs)),
@@ -101,7 +101,8 @@ def run_trial(trial: dict) -> dict:
                 "mse": float(np.mean((sol.proportion - beta) ** 2)),
                 "mse_random": float(np.mean((guess - beta) ** 2)),
                 "mse_uniform": float(np.mean((1.0 / trial["n"] - beta) ** 2)),
-                "status": sol.status, "n_constraints": sol.n_constraints, "n_rounds": sol.n_rounds,
+                "status": sol.status, "lp_method": sol.method, "gap": sol.gap,
+                "n_constraints": sol.n_constraints, "n_rounds": sol.n_rounds,
                 "lp_seconds": sol.seconds, "seconds": time.time() - t0,
             })
     return {"rows": rows}
@@ -109,8 +110,9 @@ def run_trial(trial: dict) -> dict:
 
 def make_trials(flores: str, n_list, T_list, trials: int, sample_lines_list=(1012,), train_bytes: int = 400_000,
                 train_split: str = "dev", attack_split: str = "devtest", pool_size: int = DEFAULT_POOL,
-                in_sample: bool = True, seed: int = 0, code: bool = False) -> list[dict]:
-    """Trials for every (n, sample size); code=True makes one of the n categories Python source."""
+                in_sample: bool = True, seed: int = 0, code: bool = False, lp_method: str = "auto") -> list[dict]:
+    """Trials for every (n, sample size); code=True makes one of the n categories Python source;
+    lp_method: `solve_mixture`'s method for every solve."""
     langs = flores_languages(flores)
     # a fixed, spread-out pool so trials mix scripts as well as related languages
     pool = [langs[i] for i in np.linspace(0, len(langs) - 1, min(pool_size, len(langs))).astype(int)]
@@ -121,7 +123,8 @@ def make_trials(flores: str, n_list, T_list, trials: int, sample_lines_list=(101
                 out.append({"flores": str(flores), "pool": pool, "n": n, "T_list": list(T_list),
                             "sample_lines": lines, "train_bytes": train_bytes, "train_split": train_split,
                             "attack_split": attack_split, "in_sample": in_sample and lines == max(sample_lines_list),
-                            "seed": seed + 1000 * n + 7919 * lines + k, "code": code})
+                            "seed": seed + 1000 * n + 7919 * lines + k, "code": code,
+                            "lp_method": lp_method})
     return out
 
 
@@ -149,6 +152,8 @@ def summarize(rows: list[dict]) -> list[dict]:
                     "sample_bytes": int(np.mean([x["sample_bytes"] for x in g])), "trials": len(g),
                     "log10_mse": lg("mse"), "log10_mse_random": lg("mse_random"),
                     "log10_mse_uniform": lg("mse_uniform"),
+                    "lp_method": "/".join(sorted({x.get("lp_method", "lazy") for x in g})),
+                    "max_gap": max((x["gap"] for x in g if np.isfinite(x.get("gap", np.nan))), default=np.nan),
                     "lp_seconds": float(np.mean([x["lp_seconds"] for x in g])),
                     "constraints": int(np.mean([x["n_constraints"] for x in g]))})
     return out
@@ -228,13 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--train-bytes", type=int, default=400_000)
     ap.add_argument("--code", action="store_true", help="one of the n categories is Python stdlib source")
+    ap.add_argument("--lp-method", choices=LP_METHODS, default="auto")
     ap.add_argument("--spark-master")
     a = ap.parse_args(argv)
     from jobs.spark import build_spark
 
     spark = build_spark("tokatlas-mixture-eval", master=a.spark_master)
     trials = make_trials(a.flores, [int(x) for x in csv_list(a.n)], [int(x) for x in csv_list(a.T)], a.trials,
-                         [int(x) for x in csv_list(a.sample_lines)], a.train_bytes, code=a.code)
+                         [int(x) for x in csv_list(a.sample_lines)], a.train_bytes, code=a.code,
+                         lp_method=a.lp_method)
     rows = run_controlled(trials, spark)
     summary = summarize(rows)
     d = Path(a.out) / "reports" / "mixture_eval"

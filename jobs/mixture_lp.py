@@ -174,6 +174,7 @@ class MixtureSolution:
     upper: float = float("nan")  # certified upper bound on the full LP's optimum (objective is the lower one)
     boot_objective: np.ndarray | None = None  # merge bootstrap: each replicate's optimal objective
     merges_used: int = 0  # steps of the LP: merges among the first T whose pair occurs in some sample
+    method: str = "lazy"  # the solve_mixture method that produced it (what "auto" chose)
     cover_lp: object = field(default=None, repr=False)  # method="bundle": its fixed-α LP, reused by the bootstrap
 
     def as_dict(self) -> dict:
@@ -215,6 +216,8 @@ class LazyLP:
         self.row_key = np.zeros(0, np.int64)  # sorted (step, pair) keys of the rows added
         self.n_rows = 0
         self.iterations = 0  # simplex iterations over all solves: a work measure that ignores machine load
+        self.ipm_solves = 0  # solves by interior point (solve(ipm_rows=...))
+        self.rows_added = False  # since the last solve
         self.gap = float("nan")  # certified relative optimality gap after the last full search
         self.upper = float("nan")  # its upper bound on the full LP's optimum
 
@@ -276,11 +279,27 @@ class LazyLP:
             self._add_sparse(np.r_[r, k, k], np.r_[c, n + steps, vpc], np.r_[C[r, c], np.ones(R), np.ones(R)],
                              R, 0.0, self.inf)
         self.n_rows += R
+        self.rows_added = True
         return R
 
-    def solve(self) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], str, float]:
-        """Re-solve (warm: HiGHS keeps the basis across addRows / cost changes)."""
-        self.h.run()
+    def solve(self, ipm_rows: int | None = None) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], str,
+                                                          float]:
+        """Re-solve: warm dual simplex (HiGHS keeps the basis across addRows / cost changes), or,
+        when rows were added and the model has ≥ ipm_rows rows, interior point + crossover from
+        scratch, which leaves a basis for the next warm solve. On big models a warm repair of
+        thousands of new rows takes longer than a fresh interior-point solve (docs/mixture.md)."""
+        ipm = ipm_rows is not None and self.rows_added and self.h.getNumRow() >= ipm_rows
+        if ipm:
+            self.h.setOptionValue("solver", "ipm")
+        try:
+            self.h.run()
+        finally:
+            if ipm:
+                self.h.setOptionValue("solver", "choose")
+        if ipm and self.h.getModelStatus() != self.h.getModelStatus().kOptimal:
+            self.h.run()  # crossover did not end at an optimal basis: finish by simplex
+        self.rows_added = False
+        self.ipm_solves += ipm
         self.iterations += max(int(self.h.getInfo().simplex_iteration_count), 0)
         x = np.asarray(self.h.getSolution().col_value)
         n, T = self.prob.n, self.prob.T
@@ -594,7 +613,7 @@ def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: i
     alpha = alpha / alpha.sum()
     sol = MixtureSolution(prob.names, alpha, prob.to_bytes(alpha), status, obj, lp.n_rows, rounds,
                           time.time() - t0, T=prob.T, rows=lp.rows(), iterations=lp.iterations, gap=lp.gap,
-                          upper=lp.upper, merges_used=int(prob.used.sum()))
+                          upper=lp.upper, merges_used=int(prob.used.sum()), method="lazy")
     if n_bootstrap:
         bootstrap_merges(lp, sol, n_bootstrap, seed, per_step=per_step, expand=expand)
         sol.seconds = time.time() - t0

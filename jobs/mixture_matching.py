@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.matching_worker import INSTALL_HINT, receive, send
+from jobs.matching_worker import INSTALL_HINT, PROTOCOL, receive, send
 from jobs.mixture_lp import (
     LazyLP,
     MixtureProblem,
@@ -53,6 +53,10 @@ FIRST_STAGE = 1_000  # merges of the first stage
 STAGE_RATIO = 3  # each stage has this many times the merges of the one before
 STAGE_TOLERANCE = 1e-3  # gap (certified, or the matching's estimate) that ends a stage before the last
 COST_RANGE = 1e12  # largest integer arc cost: leaves room for OR-Tools' cost scaling in int64
+# HiGHS rows from which a re-solve after new rows uses interior point + crossover instead of the
+# warm dual simplex. Measured at T = 30,000, n = 100 (docs/mixture.md): equal at 36k rows, IPM
+# 0.78x the warm repair's time at 99k rows and 0.56x at 112k
+IPM_ROWS = 50_000
 
 
 @dataclass
@@ -77,11 +81,16 @@ class MatchingOracle:
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115
         self.worker = subprocess.Popen([sys.executable, str(Path(__file__).with_name("matching_worker.py"))],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
-        if receive(self.worker.stdout) is None:  # it exits with the reason when ortools is missing
+        ready = receive(self.worker.stdout)
+        if ready is None:  # it exits with the reason when ortools is missing
             self.worker.wait()
             err = self._stderr()
             self.close()
             raise RuntimeError(f"matching worker did not start: {err or INSTALL_HINT}")
+        if int(ready[0]) != PROTOCOL:  # the worker's file was edited after this process imported its own
+            self.close()
+            raise RuntimeError(f"matching worker speaks protocol {int(ready[0])}, this process {PROTOCOL}: "
+                               "the code changed under a running process; restart it")
 
     def _stderr(self) -> str:
         self.stderr.seek(0)
@@ -172,7 +181,8 @@ def tight_rows(lp: LazyLP, tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | None, max_rounds: int | None,
-              step_weights: np.ndarray | None = None, log=None, label: str = "", estimate: bool = False):
+              step_weights: np.ndarray | None = None, log=None, label: str = "", estimate: bool = False,
+              ipm_rows: int | None = IPM_ROWS):
     """Rounds on one LP until exact, certified gap ≤ tol, or a limit: (α, v_t, v_p, HiGHS status,
     objective, upper bound, gap, exact, rounds, done). estimate=True also ends when the matching's
     value (a lower bound on f(α) if its network was truncated) is within tol of the objective: an
@@ -183,7 +193,9 @@ def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | 
     w = np.ones(prob.T) if step_weights is None else np.asarray(step_weights, float)
     rounds = 0
     while True:
-        alpha, vt, vp, status, obj = lp.solve()
+        t0, ipm = time.time(), lp.ipm_solves
+        alpha, vt, vp, status, obj = lp.solve(ipm_rows)
+        t_lp, ipm = time.time() - t0, lp.ipm_solves > ipm
         rounds += 1
         stats = {}
         st, pr, sl, viol = find_rows(prob, alpha, vt, vp, expand=False, return_violation=True, stats=stats)
@@ -197,6 +209,7 @@ def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | 
         stop = (deadline is not None and time.time() > deadline) or (max_rounds is not None and rounds >= max_rounds)
         done = exact or gap <= tol
         if not (done or stop):
+            t1 = time.time()
             m = oracle(prob, alpha, step_weights)
             added = lp.add_rows(m.steps, m.pairs, m.slots)
             if m.complete:
@@ -212,9 +225,11 @@ def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | 
                 upper = min(upper, m.value + m.error)
                 gap = (upper - obj) / upper if upper > 0 else 0.0
                 note += f", complete matching {m.value:.6g}"
+            note += f"; oracle {time.time() - t1:.1f} s"
             done = gap <= tol or (estimate and close)
         if log:
-            log(f"{label}round {rounds}: objective {obj:.6g}, certified gap {gap:.2e}, {lp.n_rows} rows{note}")
+            log(f"{label}round {rounds}: objective {obj:.6g}, certified gap {gap:.2e}, {lp.n_rows} rows{note}; "
+                f"{'interior point' if ipm else 'simplex'} {t_lp:.1f} s")
         if done or stop:
             return alpha, vt, vp, status, obj, upper, gap, exact, rounds, done
 
@@ -223,14 +238,15 @@ def solve_matching(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, stages:
                    stage_tolerance: float = STAGE_TOLERANCE, init_k: int = 3, max_segments: int = MAX_SEGMENTS,
                    max_seconds: float | None = None, max_rounds: int | None = None,
                    seed_rows: tuple[np.ndarray, np.ndarray] | None = None, n_bootstrap: int = 0, seed: int = 0,
-                   log=None) -> MixtureSolution:
+                   ipm_rows: int | None = IPM_ROWS, log=None) -> MixtureSolution:
     """Solve the mixture LP in stages over merge-list prefixes; each round re-solves the lazy LP,
     adds the violated rows found by `find_rows` and the rows of the maximum-weight matching at
     the new α. A stage ends when no row of its LP is violated (exact) or its certified gap is
     ≤ its tolerance (stage_tolerance, gap_tolerance for the last; a stage before the last also
     ends when the matching's value is within stage_tolerance). n_bootstrap > 0: merge
     bootstrap, each replicate re-converged to gap_tolerance the same way (`bootstrap_merges`'
-    weights; a step drawn k times may be matched k times)."""
+    weights; a step drawn k times may be matched k times). ipm_rows: see `LazyLP.solve` (None:
+    always the warm dual simplex)."""
     from jobs.mixture_bundle import step_needs
 
     t0 = time.time()
@@ -252,10 +268,12 @@ def solve_matching(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, stages:
             if alpha is not None:
                 m = oracle(sub, alpha)
                 lp.add_rows(m.steps, m.pairs, m.slots)
+            if log:
+                log(f"stage {k + 1}/{len(stages)} (T = {Tk}): {lp.n_rows} rows at {time.time() - t0:.0f} s")
             left = None if max_rounds is None else max_rounds - rounds
             alpha, vt, vp, status, obj, upper, gap, exact, r, done = _converge(
                 lp, oracle, tol, deadline, left, log=log, label=f"stage {k + 1}/{len(stages)} (T = {Tk}) ",
-                estimate=not last)
+                estimate=not last, ipm_rows=ipm_rows)
             rounds += r
             iterations += lp.iterations
             if not done:
@@ -275,15 +293,15 @@ def solve_matching(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, stages:
         a = a / a.sum()
         sol = MixtureSolution(prob.names, a, prob.to_bytes(a), status, obj, lp.n_rows, rounds,
                               time.time() - t0, T=prob.T, rows=lp.rows(), iterations=iterations, gap=gap,
-                              upper=upper, merges_used=int(prob.used.sum()))
+                              upper=upper, merges_used=int(prob.used.sum()), method="matching")
         if n_bootstrap and lp.prob is prob:
-            bootstrap_matching(lp, oracle, sol, n_bootstrap, seed, gap_tolerance, log)
+            bootstrap_matching(lp, oracle, sol, n_bootstrap, seed, gap_tolerance, log, ipm_rows)
             sol.seconds = time.time() - t0
     return sol
 
 
 def bootstrap_matching(lp: LazyLP, oracle: MatchingOracle, sol: MixtureSolution, n_bootstrap: int, seed: int,
-                       gap_tolerance: float, log=None) -> None:
+                       gap_tolerance: float, log=None, ipm_rows: int | None = IPM_ROWS) -> None:
     """Merge bootstrap (as `bootstrap_merges`): replicate b reweights v_t by how often merge t was
     drawn and re-converges from the rows found so far, matching included."""
     rng = np.random.default_rng(seed)
@@ -293,7 +311,7 @@ def bootstrap_matching(lp: LazyLP, oracle: MatchingOracle, sol: MixtureSolution,
         w = resample_steps(prob, rng)
         lp.set_step_weights(w)
         alpha, _, _, _, obj, *_ = _converge(lp, oracle, gap_tolerance, None, None, w, log,
-                                            label=f"bootstrap {b + 1}/{n_bootstrap} ")
+                                            label=f"bootstrap {b + 1}/{n_bootstrap} ", ipm_rows=ipm_rows)
         objs.append(obj)
         a = np.maximum(alpha, 0)
         reps.append(prob.to_bytes(a / a.sum()))

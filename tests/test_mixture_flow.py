@@ -104,3 +104,38 @@ def test_mixture_flow_end_to_end_and_a_rerun_reuses_counts_and_solutions(prefect
     for cat in first["categories"]:
         rel = f"mixture/trajectories/tokenizer=gpt2/category={cat}/steps.parquet"
         assert pq.read_table(sub / rel).equals(pq.read_table(out / rel))
+
+
+def test_controlled_flow_recovers_known_mixtures(prefect_harness, spark, tmp_path):
+    """`mixture eval` under Prefect: BPE trained on a known mixture of 3 FLORES languages, attacked
+    in-sample (exact: only the solver could err) and held out, with the lazy LP and, through the
+    Spark task's own worker process, the matching method."""
+    import json
+
+    from conftest import shared_path
+
+    from flows.mixture_flow import ControlledParams, mixture_controlled
+    from jobs.matching_worker import ortools_available
+    from jobs.mixture_eval import SUMMARY_COLUMNS
+
+    methods = ["lazy"] + (["matching"] if ortools_available() else [])
+    for method in methods:
+        out = tmp_path / method
+        p = ControlledParams(out=str(out), flores=str(shared_path("flores200", "flores200_dev_devtest.parquet")),
+                             n=(3,), T=(150,), sample_lines=(200,), trials=2, train_bytes=40_000, lp_method=method)
+        res = mixture_controlled(p)
+        rows = json.loads((out / "reports" / "mixture_eval" / "trials.json").read_text())
+        assert sorted((r["kind"], r["seed"]) for r in rows) == sorted(
+            (k, s) for k in ("held_out", "in_sample") for s in {r["seed"] for r in rows})
+        assert len(rows) == 4 and {r["lp_method"] for r in rows} == {method}
+        for r in rows:
+            assert r["n"] == 3 and r["T"] == 150 and "not converged" not in r["status"]
+            if r["kind"] == "in_sample":
+                assert r["mse"] < 1e-12, r  # the training text itself: recovery must be exact
+            else:  # held-out sentences: sampling error, still far better than guessing uniform
+                assert r["mse"] < r["mse_uniform"] / 10, r
+        summary = {s["kind"]: s for s in res["summary"]}
+        assert set(summary) == {"held_out", "in_sample"} and summary["in_sample"]["trials"] == 2
+        assert summary["in_sample"]["log10_mse"] < -12 and summary["in_sample"]["lp_method"] == method
+        header = "| " + " | ".join(SUMMARY_COLUMNS) + " |"
+        assert (out / "reports" / "mixture_eval" / "report.md").read_text().startswith(header)

@@ -261,13 +261,20 @@ def test_matching_method_reaches_the_full_lp_optimum(controlled):
             assert not t.complete and len(t.steps) <= 5 and t.value <= m.value + 1e-9
     with MatchingOracle() as broken, pytest.raises(RuntimeError, match=r"(?s)matching worker failed: .*ValueError"):
         broken._match(*(np.array([x]) for x in (0, 1.0, 5, 1, 0.0, 1, 1.0)))  # a range [5, 1): the worker fails
+    import jobs.mixture_matching
+
+    with pytest.MonkeyPatch.context() as mp:  # a parent that imported other code than the worker runs
+        mp.setattr(jobs.mixture_matching, "PROTOCOL", jobs.mixture_matching.PROTOCOL + 1)
+        with pytest.raises(RuntimeError, match="protocol"):
+            MatchingOracle()
     from jobs.mixture_matching import solve_matching
 
     sol = solve_mixture(prob, method="matching", init_k=1, gap_tolerance=1e-9)  # T < 1,000: one stage
     logs = []
     staged = solve_matching(prob, stages=[40, 80], init_k=1, gap_tolerance=1e-9, stage_tolerance=0.0,
-                            log=logs.append)
+                            ipm_rows=0, log=logs.append)  # and every re-solve after new rows by interior point
     assert [m.split(" round")[0] for m in logs if m.startswith("stage")][::-1][0] == "stage 3/3 (T = 120)"
+    assert any("interior point" in m for m in logs) and not any("simplex" in m for m in logs)
     assert any(m.startswith("stage 1/3 (T = 40)") for m in logs)
     # a network truncated to the 5 most violated segments: more rounds, certified by complete matchings
     logs = []
