@@ -504,7 +504,9 @@ def _converge(lp: LazyLP, prob: MixtureProblem, per_step: int, expand: bool, max
         st, pr, sl, viol = find_rows(prob, alpha, vt, vp, per_step=per_step, expand=expand, margin=margin,
                                      return_violation=True, active=active, stats=stats)
         violated = viol > 0
-        if active is None:
+        if active is None and not violated.any():  # exact; the repair would only add rounding noise,
+            lp.upper, lp.gap = obj, 0.0  # which is all of a relative gap when the optimum is 0 (in-sample)
+        elif active is None:
             lp.upper = obj + stats["repair"]
             lp.gap = stats["repair"] / lp.upper if lp.upper > 0 else 0.0
         added = lp.add_rows(st, pr, sl) if len(st) else 0

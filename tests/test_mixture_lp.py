@@ -45,7 +45,7 @@ def test_lp_recovers_exact_proportions_in_sample(controlled):
     ml, parts, beta, _ = controlled
     prob = MixtureProblem(LANGS, [trajectory_for_texts(ml, parts[lang], 500) for lang in LANGS], 500)
     sol = solve_mixture(prob)
-    assert sol.status == "Optimal" and sol.objective < 1e-6
+    assert sol.status == "Optimal" and sol.objective < 1e-6 and sol.gap == 0.0  # exact: no row violated
     mse = np.mean((sol.proportion - beta) ** 2)
     # a solver that ignores the constraints (uniform answer) scores ~1e-2; a near miss ~1e-5
     assert mse < 1e-10, (sol.proportion, beta)
