@@ -216,7 +216,8 @@ class LazyLP:
         self.row_key = np.zeros(0, np.int64)  # sorted (step, pair) keys of the rows added
         self.n_rows = 0
         self.iterations = 0  # simplex iterations over all solves: a work measure that ignores machine load
-        self.ipm_solves = 0  # solves by interior point (solve(ipm_rows=...))
+        self.solves = 0
+        self.ipm_solves = 0  # of which by interior point (solve(ipm_rows=...))
         self.rows_added = False  # since the last solve
         self.gap = float("nan")  # certified relative optimality gap after the last full search
         self.upper = float("nan")  # its upper bound on the full LP's optimum
@@ -284,11 +285,13 @@ class LazyLP:
 
     def solve(self, ipm_rows: int | None = None) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], str,
                                                           float]:
-        """Re-solve: warm dual simplex (HiGHS keeps the basis across addRows / cost changes), or,
-        when rows were added and the model has ≥ ipm_rows rows, interior point + crossover from
-        scratch, which leaves a basis for the next warm solve. On big models a warm repair of
-        thousands of new rows takes longer than a fresh interior-point solve (docs/mixture.md)."""
-        ipm = ipm_rows is not None and self.rows_added and self.h.getNumRow() >= ipm_rows
+        """Re-solve: warm dual simplex (HiGHS keeps the basis across addRows / cost changes), or
+        interior point + crossover from scratch, which leaves a basis for the next warm solve:
+        when rows were added and the model has ≥ ipm_rows rows (on big models a warm repair of
+        thousands of new rows takes longer), or ≥ ipm_rows / 3 rows on the first solve (no basis
+        yet: a cold dual simplex took 5x a warm one). Measured in docs/mixture.md."""
+        rows = self.h.getNumRow()
+        ipm = ipm_rows is not None and self.rows_added and rows >= (ipm_rows if self.solves else ipm_rows / 3)
         if ipm:
             self.h.setOptionValue("solver", "ipm")
         try:
@@ -299,6 +302,7 @@ class LazyLP:
         if ipm and self.h.getModelStatus() != self.h.getModelStatus().kOptimal:
             self.h.run()  # crossover did not end at an optimal basis: finish by simplex
         self.rows_added = False
+        self.solves += 1
         self.ipm_solves += ipm
         self.iterations += max(int(self.h.getInfo().simplex_iteration_count), 0)
         x = np.asarray(self.h.getSolution().col_value)

@@ -54,9 +54,10 @@ STAGE_RATIO = 3  # each stage has this many times the merges of the one before
 STAGE_TOLERANCE = 1e-3  # gap (certified, or the matching's estimate) that ends a stage before the last
 COST_RANGE = 1e12  # largest integer arc cost: leaves room for OR-Tools' cost scaling in int64
 # HiGHS rows from which a re-solve after new rows uses interior point + crossover instead of the
-# warm dual simplex. Measured at T = 30,000, n = 100 (docs/mixture.md): equal at 36k rows, IPM
-# 0.78x the warm repair's time at 99k rows and 0.56x at 112k
-IPM_ROWS = 50_000
+# warm dual simplex (a third of it for a model's first, cold solve). Measured (docs/mixture.md):
+# equal at 36k rows, IPM 0.78x the warm repair's time at 99k rows and 0.56x at 112k (T = 30,000,
+# n = 100), but up to 5x slower at 55-75k rows in a T = 10,000 bootstrap
+IPM_ROWS = 90_000
 
 
 @dataclass
