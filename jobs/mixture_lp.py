@@ -217,7 +217,7 @@ class LazyLP:
         self.n_rows = 0
         self.iterations = 0  # simplex iterations over all solves: a work measure that ignores machine load
         self.solves = 0
-        self.ipm_solves = 0  # of which by interior point (solve(ipm_rows=...))
+        self.last_solver = ""  # "simplex" or "interior point": what the last solve used
         self.rows_added = False  # since the last solve
         self.gap = float("nan")  # certified relative optimality gap after the last full search
         self.upper = float("nan")  # its upper bound on the full LP's optimum
@@ -303,7 +303,7 @@ class LazyLP:
             self.h.run()  # crossover did not end at an optimal basis: finish by simplex
         self.rows_added = False
         self.solves += 1
-        self.ipm_solves += ipm
+        self.last_solver = "interior point" if ipm else "simplex"
         self.iterations += max(int(self.h.getInfo().simplex_iteration_count), 0)
         x = np.asarray(self.h.getSolution().col_value)
         n, T = self.prob.n, self.prob.T

@@ -161,6 +161,10 @@ class MatchingOracle:
                         complete or violating <= self.max_segments)
 
 
+def _relative_gap(upper: float, lower: float) -> float:
+    return (upper - lower) / upper if upper > 0 else 0.0
+
+
 def default_stages(T: int, first: int = FIRST_STAGE, ratio: int = STAGE_RATIO) -> list[int]:
     """Prefix lengths T/ratio^k ≥ first, ..., T/ratio, T."""
     stages = [T]
@@ -194,9 +198,9 @@ def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | 
     w = np.ones(prob.T) if step_weights is None else np.asarray(step_weights, float)
     rounds = 0
     while True:
-        t0, ipm = time.time(), lp.ipm_solves
+        t0 = time.time()
         alpha, vt, vp, status, obj = lp.solve(ipm_rows)
-        t_lp, ipm = time.time() - t0, lp.ipm_solves > ipm
+        t_lp = time.time() - t0
         rounds += 1
         stats = {}
         st, pr, sl, viol = find_rows(prob, alpha, vt, vp, expand=False, return_violation=True, stats=stats)
@@ -206,7 +210,7 @@ def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | 
             upper = repaired_upper(prob, alpha, vt, vp, obj, stats["repair"], w)
             lp.add_rows(st, pr, sl)
             note = f", +{len(st)} violated rows"
-        gap = (upper - obj) / upper if upper > 0 else 0.0
+        gap = _relative_gap(upper, obj)
         stop = (deadline is not None and time.time() > deadline) or (max_rounds is not None and rounds >= max_rounds)
         done = exact or gap <= tol
         if not (done or stop):
@@ -215,7 +219,7 @@ def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | 
             added = lp.add_rows(m.steps, m.pairs, m.slots)
             if m.complete:
                 upper = min(upper, m.value + m.error)
-                gap = (upper - obj) / upper if upper > 0 else 0.0
+                gap = _relative_gap(upper, obj)
             note += (f", matching {m.value:.6g} ({len(m.steps)} edges, +{added} rows, "
                      f"{m.violating} violating segments{'' if m.complete else ', truncated'})")
             close = m.value - obj <= tol * m.value  # the truncated matching says: about done
@@ -224,13 +228,13 @@ def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | 
                 m = oracle(prob, alpha, step_weights, complete=True)
                 lp.add_rows(m.steps, m.pairs, m.slots)
                 upper = min(upper, m.value + m.error)
-                gap = (upper - obj) / upper if upper > 0 else 0.0
+                gap = _relative_gap(upper, obj)
                 note += f", complete matching {m.value:.6g}"
             note += f"; oracle {time.time() - t1:.1f} s"
             done = gap <= tol or (estimate and close)
         if log:
             log(f"{label}round {rounds}: objective {obj:.6g}, certified gap {gap:.2e}, {lp.n_rows} rows{note}; "
-                f"{'interior point' if ipm else 'simplex'} {t_lp:.1f} s")
+                f"{lp.last_solver} {t_lp:.1f} s")
         if done or stop:
             return alpha, vt, vp, status, obj, upper, gap, exact, rounds, done
 
@@ -280,7 +284,7 @@ def solve_matching(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, stages:
             if not done:
                 if not last:  # certify against the full LP: a prefix optimum bounds it from below
                     upper = float(step_needs(prob, alpha, vp).sum() + vp[1].sum())  # v_p kept, v_t raised to need
-                    gap = (upper - obj) / upper if upper > 0 else 0.0
+                    gap = _relative_gap(upper, obj)
                 status = f"{status}; stopped in stage {k + 1} of {len(stages)} after {rounds} rounds, " \
                          f"not converged, certified gap {gap:.2e}"
                 break
