@@ -1,8 +1,9 @@
 """Data mixture inference flows (Hayase et al. 2024): thin orchestration over jobs/mixture_*.
 
     mixture_inference   samples → pair-count trajectories on Spark (one task per tokenizer ×
-                        category × bootstrap replicate) → lazy HiGHS LP per tokenizer → estimates
-                        Parquet + Markdown/PNG report
+                        category × sample-bootstrap replicate) → HiGHS LPs on Spark (one task per
+                        tokenizer, then one per bootstrap replicate) → estimates Parquet +
+                        Markdown/PNG report
     mixture_controlled  train BPE on known mixtures, attack with held-out samples, log10 MSE vs baselines
 
 CLI (registered by `add_cli`):
@@ -121,33 +122,50 @@ def _solve_inputs(p: MixtureParams, tokenizer: str, categories: list[str]) -> st
 
 
 @task(name="mixture-solve", retries=1, retry_condition_fn=retry_unless_config_error)
-def solve_task(p: MixtureParams, tokenizer: str, merges: dict, samples: dict[str, str]) -> dict:
-    """Solve one tokenizer's LP, or return the previous solution when its inputs are unchanged."""
+def solve_task(p: MixtureParams, merges: dict[str, dict], samples: dict[str, str]) -> dict[str, dict]:
+    """Solve every tokenizer's LP and bootstrap replicates on Spark (`jobs.mixture_solve`),
+    reusing a tokenizer's previous solution when its inputs are unchanged. Failed tokenizers are
+    logged and left out."""
     import json
 
     from jobs.corpus_store import write_json_atomic
-    from jobs.layout import write_parquet_atomic
-    from jobs.mixture_lp import estimates_table, solve_from_dir
+    from jobs.mixture_solve import estimates_path
+    from jobs.spark import call_job
 
-    estimates = Path(p.out) / "mixture" / "estimates" / f"tokenizer={tokenizer}.parquet"
-    record = estimates.with_name(f".{estimates.stem}.solution.json")  # hidden: not part of the dataset
-    fp = _solve_inputs(p, tokenizer, sorted(samples))
-    if estimates.is_file() and record.is_file():
-        prev = json.loads(record.read_text(encoding="utf-8"))
-        if prev.get("fingerprint") == fp:
-            get_run_logger().info("%s: trajectories and LP parameters unchanged, solution reused", tokenizer)
-            return {**prev["result"], "merges": merges, "reused": True}
-    sol = solve_from_dir(p.out, tokenizer, categories=sorted(samples), T=p.lp_T or p.T, n_bootstrap=p.n_bootstrap,
-                         unit=p.bootstrap_unit, max_seconds=p.lp_max_seconds, method=p.lp_method,
-                         gap_tolerance=p.gap_tolerance, log=get_run_logger().info)
-    T = sol.T
-    write_parquet_atomic(estimates_table(tokenizer, sol, T), estimates)
-    result = {"categories": sol.names, "proportion": sol.proportion.tolist(),
-              "lo": None if sol.lo is None else sol.lo.tolist(), "hi": None if sol.hi is None else sol.hi.tolist(),
-              "status": sol.status, "n_constraints": sol.n_constraints, "n_rounds": sol.n_rounds,
-              "lp_seconds": sol.seconds, "T": T, "merges_used": sol.merges_used, "n_bootstrap": sol.n_bootstrap, "bootstrap": sol.bootstrap}
-    write_json_atomic({"fingerprint": fp, "result": result}, record)
-    return {**result, "merges": merges, "reused": False}
+    log, categories = get_run_logger(), sorted(samples)
+    results, specs = {}, []
+    for t in merges:
+        fp = _solve_inputs(p, t, categories)
+        record = _record_path(p.out, t)
+        if estimates_path(p.out, t).is_file() and record.is_file():
+            prev = json.loads(record.read_text(encoding="utf-8"))
+            if prev.get("fingerprint") == fp:
+                log.info("%s: trajectories and LP parameters unchanged, solution reused", t)
+                results[t] = {**prev["result"], "merges": merges[t], "reused": True}
+                continue
+        specs.append({"out": p.out, "tokenizer": t, "categories": categories, "T": p.lp_T or p.T,
+                      "n_bootstrap": p.n_bootstrap, "unit": p.bootstrap_unit, "method": p.lp_method,
+                      "gap_tolerance": p.gap_tolerance, "max_seconds": p.lp_max_seconds, "fingerprint": fp,
+                      "seed": 0})
+    rows = call_job("jobs.mixture_solve:solve_job", {"solves": specs}, app_name="tokatlas-mixture-solve",
+                    master=p.spark_master, launcher=p.spark_launcher, submit_args=p.spark_submit_args) if specs else []
+    for r, spec in zip(rows, specs, strict=True):
+        t = r["tokenizer"]
+        for line in r["log"]:
+            log.info("%s %s", t, line)
+        if r["error"]:
+            log.warning("mixture solve failed, left out of the report: %s", r["error"])
+            continue
+        write_json_atomic({"fingerprint": spec["fingerprint"], "result": r["result"]}, _record_path(p.out, t))
+        results[t] = {**r["result"], "merges": merges[t], "reused": False}
+    return results
+
+
+def _record_path(out: str, tokenizer: str) -> Path:
+    from jobs.mixture_solve import estimates_path
+
+    e = estimates_path(out, tokenizer)
+    return e.with_name(f".{e.stem}.solution.json")  # hidden: not part of the dataset
 
 
 @flow(name="mixture-inference", log_prints=True)
@@ -167,11 +185,12 @@ def mixture_inference(params: MixtureParams | None = None) -> dict:
         if r["status"] != "failed" and r["replicate"] == 0:
             merges[r["tokenizer"]] = {"n_derived": r["n_derived"], "n_skipped": r["n_skipped"]}
     _add_merge_summaries(p, merges)
-    estimates = {t: solve_task(p, t, m, samples) for t, m in merges.items()}
+    estimates = solve_task(p, merges, samples)
     reused = sum(bool(e.get("reused")) for e in estimates.values())
-    mark("lp", computed=len(estimates) - reused, skipped=reused)
-    get_run_logger().info("pair counts: %d computed, %d reused, %d failed; LP: %d solved, %d reused",
-                          n["ok"], n["reused"], n["failed"], len(estimates) - reused, reused)
+    lp_failed = len(merges) - len(estimates)
+    mark("lp", computed=len(estimates) - reused, skipped=reused, failed=lp_failed)
+    get_run_logger().info("pair counts: %d computed, %d reused, %d failed; LP: %d solved, %d reused, %d failed",
+                          n["ok"], n["reused"], n["failed"], len(estimates) - reused, reused, lp_failed)
     d = write_mixture_report(p.out, estimates)
     create_markdown_artifact((d / "report.md").read_text(), key="mixture-inference")
     from flows.site_flow import rebuild_site  # the report site over everything under --out

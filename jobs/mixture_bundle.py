@@ -36,7 +36,6 @@ from jobs.mixture_lp import (
     find_rows,
     initial_rows,
     lp_rows,
-    resample_steps,
     segment_values,
     step_thresholds,
 )
@@ -228,24 +227,22 @@ def project(G: np.ndarray, level: float, center: np.ndarray) -> np.ndarray:
 def solve_bundle(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, level: float = 0.3, oracle_rounds: int = 3,
                  max_seconds: float | None = None, max_iterations: int | None = None, init_k: int = 3,
                  seed_rows: tuple[np.ndarray, np.ndarray] | None = None, step_weights: np.ndarray | None = None,
-                 lp: CoverLP | None = None, per_step: int = 1, log=None) -> MixtureSolution:
+                 start_alpha: np.ndarray | None = None, per_step: int = 1, log=None) -> MixtureSolution:
     """Minimise f over the simplex until the certified relative gap (U − L) / U ≤ gap_tolerance
     (or a limit stops it; the status then says so, with the gap reached).
 
     Returns the best α found; objective = L (lower bound), upper = U = f's upper bound at α.
-    `lp` reuses another solve's cover LP and rows (bootstrap replicates)."""
+    step_weights: costs of the v_t (a merge-bootstrap replicate); start_alpha: the first point
+    (default uniform)."""
     t0 = time.time()
     n = prob.n
-    if lp is None:
-        lp = CoverLP(prob, step_weights)
-        ist, ipr, _ = initial_rows(prob, init_k)
-        lp.add_rows(ist, ipr)
-        if seed_rows is not None:
-            lp.add_rows(*lp_rows(prob, seed_rows))
-    elif step_weights is not None:
-        lp.set_step_weights(step_weights)
+    lp = CoverLP(prob, step_weights)
+    ist, ipr, _ = initial_rows(prob, init_k)
+    lp.add_rows(ist, ipr)
+    if seed_rows is not None:
+        lp.add_rows(*lp_rows(prob, seed_rows))
     it0 = lp.iterations
-    alpha = np.full(n, 1.0 / n)
+    alpha = np.full(n, 1.0 / n) if start_alpha is None else np.asarray(start_alpha, float) / np.sum(start_alpha)
     cuts, best_u, best_a, L, k = [], np.inf, alpha, -np.inf, 0
     status, last_gain, prev = "not converged", 0, (np.inf, -np.inf)
     while True:
@@ -279,25 +276,5 @@ def solve_bundle(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, level: fl
     sol = MixtureSolution(prob.names, a, prob.to_bytes(a), f"bundle: {status}", L, len(lp.C), k, time.time() - t0,
                           T=prob.T, rows=(lp.row_step.copy(), lp.row_pair.copy()), iterations=lp.iterations - it0,
                           gap=gap, upper=best_u, merges_used=int(prob.used.sum()), method="bundle")
-    sol.cover_lp = lp
     return sol
 
-
-def bootstrap_bundle(prob: MixtureProblem, sol: MixtureSolution, n_bootstrap: int, seed: int = 0,
-                     gap_tolerance: float = 1e-6) -> None:
-    """Merge bootstrap for a bundle solution: replicate b weights v_t by how often merge t was
-    drawn and is solved again to the same gap, reusing the cover LP's rows as a warm start.
-    boot_objective holds each replicate's certified upper bound (its f at the replicate's α)."""
-    from jobs.mixture_lp import interval_from_replicates
-
-    rng = np.random.default_rng(seed)
-    lp, reps, objs = sol.cover_lp, [], []
-    for _ in range(n_bootstrap):
-        rep = solve_bundle(prob, gap_tolerance=gap_tolerance, step_weights=resample_steps(prob, rng), lp=lp)
-        reps.append(rep.proportion)
-        objs.append(rep.upper)
-    lp.set_step_weights(np.ones(prob.T))
-    interval_from_replicates(sol, reps)
-    sol.bootstrap = "merges"
-    sol.boot_objective = np.array(objs)
-    sol.n_constraints = len(lp.C)

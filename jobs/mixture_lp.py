@@ -141,7 +141,8 @@ class MixtureProblem:
 
 # Bumped whenever the LP's definition changes, so that a saved solution is not reused across it
 # (flows/mixture_flow.py fingerprints it). 2: merges absent from every sample are skipped.
-LP_VERSION = 2
+# 3: merge-bootstrap replicate b draws from its own random stream (seed, b): `replicate_weights`.
+LP_VERSION = 3
 
 # solve_mixture(method="auto") uses the matching method from this many merges: measured on o200k
 # (docs/mixture.md), it reaches the optimum at T = 1,000 in 10-12 rounds where the lazy search
@@ -175,7 +176,12 @@ class MixtureSolution:
     boot_objective: np.ndarray | None = None  # merge bootstrap: each replicate's optimal objective
     merges_used: int = 0  # steps of the LP: merges among the first T whose pair occurs in some sample
     method: str = "lazy"  # the solve_mixture method that produced it (what "auto" chose)
-    cover_lp: object = field(default=None, repr=False)  # method="bundle": its fixed-α LP, reused by the bootstrap
+    tight_rows: tuple[np.ndarray, np.ndarray] | None = None  # matching: rows holding with equality at the end
+
+    @property
+    def seed_rows(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The rows a related solve (a bootstrap replicate) starts from: the tight ones when known."""
+        return self.tight_rows if self.tight_rows is not None else self.rows
 
     def as_dict(self) -> dict:
         return {n: float(p) for n, p in zip(self.names, self.proportion, strict=True)}
@@ -527,13 +533,43 @@ def _converge(lp: LazyLP, prob: MixtureProblem, per_step: int, expand: bool, max
             return alpha, f"{status}; stopped after {rounds} rounds, not converged{gap}", obj, rounds, False
 
 
-def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: int = 0, per_step: int = 1,
-                  expand: bool = False, compact: bool = True, max_rounds: int | None = None,
-                  max_seconds: float | None = None, n_bootstrap: int = 0, seed: int = 0,
-                  seed_rows: tuple[np.ndarray, np.ndarray] | None = None, margin: float = 0.0,
-                  continuation: int = 0, continuation_kind: str = "stride", method: str = "lazy",
-                  gap_tolerance: float = 1e-6, log=None) -> MixtureSolution:
-    """Solve the mixture LP; optional bootstrap over merges.
+def solve_mixture(prob: MixtureProblem, *, n_bootstrap: int = 0, seed: int = 0, log=None, **kw) -> MixtureSolution:
+    """Solve the mixture LP (`solve_once`'s keywords), then n_bootstrap merge-bootstrap
+    replicates (`solve_replicate`) for a percentile 95% interval per category."""
+    sol = solve_once(prob, log=log, **kw)
+    if n_bootstrap:
+        t0 = time.time()
+        reps = [solve_replicate(prob, sol, b, seed, log=log, **kw) for b in range(1, n_bootstrap + 1)]
+        set_intervals(sol, reps, "merges")
+        sol.seconds += time.time() - t0
+    return sol
+
+
+def solve_replicate(prob: MixtureProblem, sol: MixtureSolution, b: int, seed: int = 0, log=None,
+                    **kw) -> MixtureSolution:
+    """Merge-bootstrap replicate b ≥ 1 of a solution: the LP with each v_t weighted by how often
+    merge t was drawn (`replicate_weights`), solved by the same method from the solution's
+    `seed_rows` and α. Replicates depend only on (sol, b, seed): they can run anywhere, in any order."""
+    kw = {**kw, "method": sol.method, "seed_rows": sol.seed_rows, "start_alpha": sol.alpha,
+          "step_weights": replicate_weights(prob, seed, b)}
+    return solve_once(prob, log=(lambda s: log(f"bootstrap {b}: {s}")) if log else None, **kw)
+
+
+def set_intervals(sol: MixtureSolution, reps: list[MixtureSolution], unit: str) -> None:
+    """Percentile 95% interval per category from bootstrap replicates (unit: merges | samples)."""
+    sol.boot = np.array([r.proportion for r in reps])
+    sol.boot_objective = np.array([r.objective for r in reps])
+    sol.lo, sol.hi = np.percentile(sol.boot, 2.5, axis=0), np.percentile(sol.boot, 97.5, axis=0)
+    sol.n_bootstrap, sol.bootstrap = len(reps), unit
+
+
+def solve_once(prob: MixtureProblem, *, init_k: int = 3, init_per_category: int = 0, per_step: int = 1,
+               expand: bool = False, compact: bool = True, max_rounds: int | None = None,
+               max_seconds: float | None = None, seed_rows: tuple[np.ndarray, np.ndarray] | None = None,
+               margin: float = 0.0, continuation: int = 0, continuation_kind: str = "stride", method: str = "lazy",
+               gap_tolerance: float = 1e-6, step_weights: np.ndarray | None = None,
+               start_alpha: np.ndarray | None = None, log=None) -> MixtureSolution:
+    """Solve the mixture LP once.
 
     method="lazy" (this module): lazy constraint generation on the joint LP in (α, v) until no
     row of the full LP is violated: an exact optimum (a vertex), best for small T × n.
@@ -568,19 +604,20 @@ def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: i
         from jobs.mixture_matching import solve_matching
 
         return solve_matching(prob, gap_tolerance=gap_tolerance, init_k=init_k, max_seconds=max_seconds,
-                              max_rounds=max_rounds, seed_rows=seed_rows, n_bootstrap=n_bootstrap, seed=seed, log=log)
+                              max_rounds=max_rounds, seed_rows=seed_rows, step_weights=step_weights,
+                              start_alpha=start_alpha, log=log)
     if method == "bundle":
-        from jobs.mixture_bundle import bootstrap_bundle, solve_bundle
+        from jobs.mixture_bundle import solve_bundle
 
-        sol = solve_bundle(prob, gap_tolerance=gap_tolerance, max_seconds=max_seconds, max_iterations=max_rounds,
-                           init_k=init_k, seed_rows=seed_rows, log=log)
-        if n_bootstrap:
-            bootstrap_bundle(prob, sol, n_bootstrap, seed, gap_tolerance=gap_tolerance)
-        return sol
+        return solve_bundle(prob, gap_tolerance=gap_tolerance, max_seconds=max_seconds, max_iterations=max_rounds,
+                            init_k=init_k, seed_rows=seed_rows, step_weights=step_weights, start_alpha=start_alpha,
+                            log=log)
     if method != "lazy":
         raise ValueError(f"method must be one of {', '.join(LP_METHODS)}, not {method!r}")
     deadline = None if max_seconds is None else t0 + max_seconds
     lp = LazyLP(prob, compact=compact)
+    if step_weights is not None:
+        lp.set_step_weights(step_weights)
     steps = np.arange(prob.T)
     stages = []
     for k in range(continuation, 0, -1):
@@ -620,45 +657,14 @@ def solve_mixture(prob: MixtureProblem, *, init_k: int = 3, init_per_category: i
     sol = MixtureSolution(prob.names, alpha, prob.to_bytes(alpha), status, obj, lp.n_rows, rounds,
                           time.time() - t0, T=prob.T, rows=lp.rows(), iterations=lp.iterations, gap=lp.gap,
                           upper=lp.upper, merges_used=int(prob.used.sum()), method="lazy")
-    if n_bootstrap:
-        bootstrap_merges(lp, sol, n_bootstrap, seed, per_step=per_step, expand=expand)
-        sol.seconds = time.time() - t0
     return sol
 
 
-def bootstrap_merges(lp: LazyLP, sol: MixtureSolution, n_bootstrap: int, seed: int = 0, per_step: int = 1,
-                     expand: bool = False) -> None:
-    """Percentile intervals from resampling merges with replacement.
-
-    A replicate weights v_t by how often merge t was drawn (weight 0 drops the merge) and runs
-    the lazy search to convergence again, so each replicate is the exact optimum of its
-    reweighted full LP (re-using the rows already found only as a warm start; a replicate that
-    needs other rows gets them). The row set only grows with valid rows, so the unweighted
-    optimum is unchanged.
-    """
-    rng = np.random.default_rng(seed)
-    prob, T = lp.prob, lp.prob.T
-    reps, objs = [], []
-    for _ in range(n_bootstrap):
-        lp.set_step_weights(resample_steps(prob, rng))
-        a, _, obj, _, _ = _converge(lp, prob, per_step, expand, None, None)
-        objs.append(obj)
-        a = np.maximum(a, 0)
-        reps.append(prob.to_bytes(a / a.sum()))
-    sol.boot_objective = np.array(objs)
-    lp.set_step_weights(np.ones(T))
-    lp.solve()
-    boot = np.array(reps)
-    sol.boot = boot
-    sol.lo, sol.hi = np.percentile(boot, 2.5, axis=0), np.percentile(boot, 97.5, axis=0)
-    sol.n_bootstrap = n_bootstrap
-    sol.bootstrap = "merges"
-    sol.n_constraints = lp.n_rows
-
-
-def resample_steps(prob: MixtureProblem, rng: np.random.Generator) -> np.ndarray:
-    """Merge-bootstrap weights: how often each of the LP's steps is drawn in a resample of them."""
+def replicate_weights(prob: MixtureProblem, seed: int, b: int) -> np.ndarray:
+    """Merge-bootstrap replicate b's v_t costs: how often each of the LP's steps is drawn in a
+    resample of them, from the replicate's own random stream (seed, b)."""
     used = np.flatnonzero(prob.used)
+    rng = np.random.default_rng([seed, b])
     return np.bincount(rng.choice(used, len(used)), minlength=prob.T).astype(float)
 
 
@@ -689,15 +695,6 @@ def solve_full(prob: MixtureProblem, all_pairs: list[np.ndarray], step_weights: 
         raise RuntimeError(f"full LP failed: {res.message}")
     a = np.maximum(res.x[:n], 0)
     return (a / a.sum(), float(res.fun)) if return_objective else a / a.sum()
-
-
-def interval_from_replicates(sol: MixtureSolution, reps: list[np.ndarray]) -> None:
-    """Percentile 95% interval from bootstrap replicate proportions (sample resampling)."""
-    boot = np.array(reps)
-    sol.boot = boot
-    sol.lo, sol.hi = np.percentile(boot, 2.5, axis=0), np.percentile(boot, 97.5, axis=0)
-    sol.n_bootstrap = len(reps)
-    sol.bootstrap = "samples"
 
 
 def estimates_table(tokenizer: str, sol: MixtureSolution, T: int):
@@ -738,19 +735,8 @@ def load_problem(out, tokenizer: str, categories: list[str] | None = None, T: in
     return MixtureProblem(names, trajs, T or min(tr.T for tr in trajs))
 
 
-def solve_from_dir(out, tokenizer: str, categories: list[str] | None = None, T: int | None = None,
-                   n_bootstrap: int = 0, unit: str = "samples", max_seconds: float | None = None,
-                   method: str = "lazy", gap_tolerance: float = 1e-6, log=None) -> MixtureSolution:
-    """Solve a tokenizer's mixture. Intervals: unit="samples" solves the resampled-sample
-    trajectories (replicates 1..n_bootstrap, counted by the Spark job), each seeded with the rows
-    the main solve needed; unit="merges" reweights merges and re-converges the LP per replicate."""
-    prob = load_problem(out, tokenizer, categories, T)
-    kw = {"method": method, "gap_tolerance": gap_tolerance, "max_seconds": max_seconds}
-    sol = solve_mixture(prob, log=log, n_bootstrap=n_bootstrap if unit == "merges" else 0, **kw)
-    if n_bootstrap and unit == "samples":
-        reps = []
-        for b in range(1, n_bootstrap + 1):
-            rp = load_problem(out, tokenizer, prob.names, prob.T, replicate=b)
-            reps.append(solve_mixture(rp, seed_rows=sol.rows, **kw).proportion)
-        interval_from_replicates(sol, reps)
-    return sol
+def solve_sample_replicate(out, tokenizer: str, sol: MixtureSolution, b: int, **kw) -> MixtureSolution:
+    """Sample-bootstrap replicate b: the trajectories of resampled category samples (counted by
+    the Spark job), solved by the solution's method from its `seed_rows` and α."""
+    rp = load_problem(out, tokenizer, sol.names, sol.T, replicate=b)
+    return solve_once(rp, **{**kw, "method": sol.method, "seed_rows": sol.seed_rows, "start_alpha": sol.alpha})

@@ -41,7 +41,6 @@ from jobs.mixture_lp import (
     find_rows,
     initial_rows,
     lp_rows,
-    resample_steps,
     row_coef,
     segment_slots,
     segment_values,
@@ -242,22 +241,24 @@ def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | 
 def solve_matching(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, stages: list[int] | None = None,
                    stage_tolerance: float = STAGE_TOLERANCE, init_k: int = 3, max_segments: int = MAX_SEGMENTS,
                    max_seconds: float | None = None, max_rounds: int | None = None,
-                   seed_rows: tuple[np.ndarray, np.ndarray] | None = None, n_bootstrap: int = 0, seed: int = 0,
-                   ipm_rows: int | None = IPM_ROWS, log=None) -> MixtureSolution:
+                   seed_rows: tuple[np.ndarray, np.ndarray] | None = None, step_weights: np.ndarray | None = None,
+                   start_alpha: np.ndarray | None = None, ipm_rows: int | None = IPM_ROWS, log=None) -> MixtureSolution:
     """Solve the mixture LP in stages over merge-list prefixes; each round re-solves the lazy LP,
     adds the violated rows found by `find_rows` and the rows of the maximum-weight matching at
     the new α. A stage ends when no row of its LP is violated (exact) or its certified gap is
     ≤ its tolerance (stage_tolerance, gap_tolerance for the last; a stage before the last also
-    ends when the matching's value is within stage_tolerance). n_bootstrap > 0: merge
-    bootstrap, each replicate re-converged to gap_tolerance the same way (`bootstrap_merges`'
-    weights; a step drawn k times may be matched k times). ipm_rows: see `LazyLP.solve` (None:
-    always the warm dual simplex)."""
+    ends when the matching's value is within stage_tolerance). step_weights: costs of the v_t
+    (a merge-bootstrap replicate; a step drawn k times may be matched k times). start_alpha (with
+    seed_rows, e.g. another solve's tight rows): one stage over all merges, starting from the
+    matching at start_alpha. ipm_rows: see `LazyLP.solve` (None: always the warm dual simplex)."""
     from jobs.mixture_bundle import step_needs
 
     t0 = time.time()
     deadline = None if max_seconds is None else t0 + max_seconds
-    stages = [s for s in (stages or default_stages(prob.T)) if s < prob.T] + [prob.T]
-    carried, alpha = seed_rows, None
+    w = np.ones(prob.T) if step_weights is None else np.asarray(step_weights, float)
+    stages = [prob.T] if start_alpha is not None else stages or default_stages(prob.T)
+    stages = [s for s in stages if s < prob.T] + [prob.T]
+    carried, alpha = seed_rows, start_alpha
     rounds = iterations = 0
     with MatchingOracle(max_segments) as oracle:
         for k, Tk in enumerate(stages):
@@ -265,25 +266,27 @@ def solve_matching(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, stages:
             sub = prob if last else prob.prefix(Tk)
             tol = gap_tolerance if last else max(stage_tolerance, gap_tolerance)
             lp = LazyLP(sub)
+            wk = w[:Tk]
+            lp.set_step_weights(wk)
             if k == 0:
                 lp.add_rows(*initial_rows(sub, init_k))
             if carried is not None:
                 st, pr = lp_rows(sub, carried)
                 lp.add_rows(st, pr, segment_slots(sub, pr, st))
             if alpha is not None:
-                m = oracle(sub, alpha)
+                m = oracle(sub, alpha, wk)
                 lp.add_rows(m.steps, m.pairs, m.slots)
             if log:
                 log(f"stage {k + 1}/{len(stages)} (T = {Tk}): {lp.n_rows} rows at {time.time() - t0:.0f} s")
             left = None if max_rounds is None else max_rounds - rounds
             alpha, vt, vp, status, obj, upper, gap, exact, r, done = _converge(
-                lp, oracle, tol, deadline, left, log=log, label=f"stage {k + 1}/{len(stages)} (T = {Tk}) ",
+                lp, oracle, tol, deadline, left, wk, log=log, label=f"stage {k + 1}/{len(stages)} (T = {Tk}) ",
                 estimate=not last, ipm_rows=ipm_rows)
             rounds += r
             iterations += lp.iterations
             if not done:
                 if not last:  # certify against the full LP: a prefix optimum bounds it from below
-                    upper = float(step_needs(prob, alpha, vp).sum() + vp[1].sum())  # v_p kept, v_t raised to need
+                    upper = float(w @ step_needs(prob, alpha, vp) + vp[1].sum())  # v_p kept, v_t raised to need
                     gap = _relative_gap(upper, obj)
                 status = f"{status}; stopped in stage {k + 1} of {len(stages)} after {rounds} rounds, " \
                          f"not converged, certified gap {gap:.2e}"
@@ -298,30 +301,7 @@ def solve_matching(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, stages:
         a = a / a.sum()
         sol = MixtureSolution(prob.names, a, prob.to_bytes(a), status, obj, lp.n_rows, rounds,
                               time.time() - t0, T=prob.T, rows=lp.rows(), iterations=iterations, gap=gap,
-                              upper=upper, merges_used=int(prob.used.sum()), method="matching")
-        if n_bootstrap and lp.prob is prob:
-            bootstrap_matching(lp, oracle, sol, n_bootstrap, seed, gap_tolerance, log, ipm_rows)
-            sol.seconds = time.time() - t0
+                              upper=upper, merges_used=int(prob.used.sum()), method="matching",
+                              tight_rows=tight_rows(lp) if lp.prob is prob and lp.solves else None)
     return sol
 
-
-def bootstrap_matching(lp: LazyLP, oracle: MatchingOracle, sol: MixtureSolution, n_bootstrap: int, seed: int,
-                       gap_tolerance: float, log=None, ipm_rows: int | None = IPM_ROWS) -> None:
-    """Merge bootstrap (as `bootstrap_merges`): replicate b reweights v_t by how often merge t was
-    drawn and re-converges from the rows found so far, matching included."""
-    rng = np.random.default_rng(seed)
-    prob = lp.prob
-    reps, objs = [], []
-    for b in range(n_bootstrap):
-        w = resample_steps(prob, rng)
-        lp.set_step_weights(w)
-        alpha, _, _, _, obj, *_ = _converge(lp, oracle, gap_tolerance, None, None, w, log,
-                                            label=f"bootstrap {b + 1}/{n_bootstrap} ", ipm_rows=ipm_rows)
-        objs.append(obj)
-        a = np.maximum(alpha, 0)
-        reps.append(prob.to_bytes(a / a.sum()))
-    lp.set_step_weights(np.ones(prob.T))
-    sol.boot_objective = np.array(objs)
-    sol.boot = np.array(reps)
-    sol.lo, sol.hi = np.percentile(sol.boot, 2.5, axis=0), np.percentile(sol.boot, 97.5, axis=0)
-    sol.n_bootstrap, sol.bootstrap, sol.n_constraints = n_bootstrap, "merges", lp.n_rows

@@ -11,7 +11,7 @@ from jobs.mixture_eval import mixture_corpus
 from jobs.mixture_lp import (
     MixtureProblem,
     find_rows,
-    resample_steps,
+    replicate_weights,
     row_coef,
     segment_slots,
     solve_full,
@@ -75,9 +75,8 @@ def test_lazy_and_full_lp_agree_held_out(controlled):
     assert np.isclose(direct.objective, full_obj, rtol=1e-7)
     # merge bootstrap: every replicate is re-converged, so it is the optimum of its reweighted full LP
     boot = solve_mixture(prob, init_k=1, n_bootstrap=2, seed=5)
-    rng = np.random.default_rng(5)
     for b in range(2):
-        w = resample_steps(prob, rng)
+        w = replicate_weights(prob, 5, b + 1)
         _, obj_b = solve_full(prob, all_pairs, step_weights=w, return_objective=True)
         assert np.isclose(boot.boot_objective[b], obj_b, rtol=1e-7), b
     assert np.isclose(boot.objective, full_obj, rtol=1e-7)
@@ -294,9 +293,8 @@ def test_matching_method_reaches_the_full_lp_optimum(controlled):
     # merge bootstrap: each replicate (a step drawn k times may be matched k times) is re-converged
     # to the optimum of its reweighted full LP
     boot = solve_mixture(prob, method="matching", init_k=1, gap_tolerance=1e-9, n_bootstrap=2, seed=5)
-    rng = np.random.default_rng(5)
     for b in range(2):
-        w = resample_steps(prob, rng)
+        w = replicate_weights(prob, 5, b + 1)
         assert w.max() > 1  # some merge drawn twice: capacities above 1 are exercised
         _, obj_b = solve_full(prob, all_pairs, step_weights=w, return_objective=True)
         assert np.isclose(boot.boot_objective[b], obj_b, rtol=1e-7), b
@@ -369,9 +367,8 @@ def test_bundle_method_brackets_and_reaches_the_full_lp_optimum(controlled, monk
         solve_mixture(prob, method="simplex")
     # merge bootstrap: each replicate is solved to the gap, so it matches its reweighted full LP
     boot = solve_mixture(prob, method="bundle", gap_tolerance=1e-8, init_k=1, n_bootstrap=2, seed=5)
-    rng = np.random.default_rng(5)
     for b in range(2):
-        w = resample_steps(prob, rng)
+        w = replicate_weights(prob, 5, b + 1)
         _, obj_b = solve_full(prob, all_pairs, step_weights=w, return_objective=True)
         assert np.isclose(boot.boot_objective[b], obj_b, rtol=1e-7), b
     assert boot.n_bootstrap == 2 and np.all(boot.lo <= boot.hi + 1e-12)

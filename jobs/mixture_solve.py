@@ -1,0 +1,212 @@
+"""Mixture LP solves as Spark tasks: each tokenizer's main solve, then each bootstrap replicate.
+
+    phase 1  one task per tokenizer: its LP (`jobs.mixture_lp.solve_once`), written as main.npz
+    phase 2  one task per (tokenizer, replicate b): replicate b (`solve_replicate` for the merge
+             bootstrap, `solve_sample_replicate` for the sample bootstrap), started from the main
+             solution's rows and α, written as replicate=<b>.json
+    driver   percentile intervals and the `mixture_estimates` Parquet of each tokenizer
+
+Every unit is written atomically under <out>/mixture/solves/tokenizer=<t>/<fingerprint>/, so a
+re-run after a crash skips the units already done, and changed inputs (another fingerprint,
+computed by the caller over the trajectories and LP parameters) start afresh. Replicates depend
+only on (main solution, b, seed): B of them take one replicate's time on B free cores. A unit
+that raises fails its tokenizer (the error says which unit), not the others.
+
+spark-submit: python -m jobs.mixture_solve --solves solves.json [--spark-master URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+import traceback
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from jobs.mixture_lp import (
+    MixtureSolution,
+    estimates_table,
+    load_problem,
+    set_intervals,
+    solve_once,
+    solve_replicate,
+    solve_sample_replicate,
+)
+
+SPEC_KEYS = ("out", "tokenizer", "categories", "T", "n_bootstrap", "unit", "method", "gap_tolerance", "max_seconds",
+             "fingerprint", "seed")
+
+
+def solve_dir(spec: dict) -> Path:
+    return Path(spec["out"]) / "mixture" / "solves" / f"tokenizer={spec['tokenizer']}" / spec["fingerprint"]
+
+
+def estimates_path(out, tokenizer: str) -> Path:
+    return Path(out) / "mixture" / "estimates" / f"tokenizer={tokenizer}.parquet"
+
+
+def save_solution(sol: MixtureSolution, path: Path) -> None:
+    """A solution as .npz (numbers and strings only: loads without pickle), written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = sol.rows if sol.rows is not None else (np.zeros(0, np.int64),) * 2
+    tight = sol.tight_rows if sol.tight_rows is not None else (np.zeros(0, np.int64), np.full(0, -1, np.int64))
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, names=np.array(sol.names), alpha=sol.alpha, proportion=sol.proportion,
+                 status=np.array(sol.status), method=np.array(sol.method), rows_step=rows[0], rows_pair=rows[1],
+                 tight_step=tight[0], tight_pair=tight[1], has_tight=np.array(sol.tight_rows is not None),
+                 numbers=np.array([sol.objective, sol.n_constraints, sol.n_rounds, sol.seconds, sol.T,
+                                   sol.iterations, sol.gap, sol.upper, sol.merges_used], float))
+    os.replace(tmp, path)
+
+
+def load_solution(path: Path) -> MixtureSolution:
+    with np.load(path, allow_pickle=False) as z:
+        obj, ncon, rounds, secs, T, its, gap, upper, used = z["numbers"].tolist()
+        return MixtureSolution([str(x) for x in z["names"]], z["alpha"], z["proportion"], str(z["status"]), obj,
+                               int(ncon), int(rounds), secs, T=int(T), rows=(z["rows_step"], z["rows_pair"]),
+                               iterations=int(its), gap=gap, upper=upper, merges_used=int(used),
+                               method=str(z["method"]),
+                               tight_rows=(z["tight_step"], z["tight_pair"]) if bool(z["has_tight"]) else None)
+
+
+def _kw(spec: dict) -> dict:
+    return {"method": spec["method"], "gap_tolerance": spec["gap_tolerance"], "max_seconds": spec["max_seconds"]}
+
+
+def _unit(spec: dict, b: int, work) -> dict:
+    """Run work(log) for unit b (0: the main solve) unless its file exists; errors become data."""
+    t0, lines = time.time(), []
+    res = {"tokenizer": spec["tokenizer"], "replicate": b, "log": lines, "error": None}
+    try:
+        work(lambda s: lines.append(f"{time.time() - t0:7.1f} s  {s}"))
+    except Exception as e:  # fails this tokenizer, reported by the driver
+        unit = "main solve" if b == 0 else f"{spec['unit']} bootstrap replicate {b}"
+        res["error"] = f"{spec['tokenizer']} {unit}: {type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}"
+    return res
+
+
+def run_main(spec: dict) -> dict:
+    """Phase 1 task: the tokenizer's LP."""
+    def work(log):
+        prob = load_problem(spec["out"], spec["tokenizer"], spec["categories"], spec["T"])
+        save_solution(solve_once(prob, log=log, **_kw(spec)), solve_dir(spec) / "main.npz")
+
+    return _unit(spec, 0, work)
+
+
+def replicate_path(spec: dict, b: int) -> Path:
+    return solve_dir(spec) / f"replicate={b}.json"
+
+
+def run_replicate(unit: tuple[dict, int]) -> dict:
+    """Phase 2 task: bootstrap replicate b of the tokenizer's main solution."""
+    from jobs.corpus_store import write_json_atomic
+
+    spec, b = unit
+
+    def work(log):
+        sol = load_solution(solve_dir(spec) / "main.npz")
+        if spec["unit"] == "merges":
+            prob = load_problem(spec["out"], spec["tokenizer"], sol.names, sol.T)
+            rep = solve_replicate(prob, sol, b, spec["seed"], **_kw(spec))
+        else:
+            rep = solve_sample_replicate(spec["out"], spec["tokenizer"], sol, b, **_kw(spec))
+        log(f"replicate {b}: {rep.status}, objective {rep.objective:.8g}, {rep.n_rounds} rounds, {rep.seconds:.1f} s")
+        write_json_atomic({"proportion": rep.proportion.tolist(), "objective": rep.objective, "gap": rep.gap,
+                           "status": rep.status, "seconds": rep.seconds, "n_rounds": rep.n_rounds},
+                          replicate_path(spec, b))
+
+    return _unit(spec, b, work)
+
+
+def _map(spark, fn, items: list) -> list[dict]:
+    """fn over items, one Spark task each (in this process without a session)."""
+    if not items:
+        return []
+    if spark is None:
+        return [fn(x) for x in items]
+    return spark.sparkContext.parallelize(items, len(items)).map(fn).collect()
+
+
+def finish(spec: dict) -> tuple[MixtureSolution, dict]:
+    """Main solution + replicates → intervals, the estimates Parquet, and the result record;
+    older fingerprints of the tokenizer are removed."""
+    from jobs.layout import write_parquet_atomic
+
+    d = solve_dir(spec)
+    sol = load_solution(d / "main.npz")
+    B = spec["n_bootstrap"]
+    secs = sol.seconds
+    if B:
+        reps = []
+        for b in range(1, B + 1):
+            r = json.loads(replicate_path(spec, b).read_text(encoding="utf-8"))
+            reps.append(MixtureSolution(sol.names, np.zeros(len(sol.names)), np.array(r["proportion"]), r["status"],
+                                        r["objective"], 0, r["n_rounds"], r["seconds"]))
+            secs += r["seconds"]
+        set_intervals(sol, reps, spec["unit"])
+    write_parquet_atomic(estimates_table(spec["tokenizer"], sol, sol.T), estimates_path(spec["out"], spec["tokenizer"]))
+    for old in d.parent.iterdir():
+        if old.is_dir() and old.name != d.name:
+            shutil.rmtree(old, ignore_errors=True)
+    result = {"categories": sol.names, "proportion": sol.proportion.tolist(),
+              "lo": None if sol.lo is None else sol.lo.tolist(), "hi": None if sol.hi is None else sol.hi.tolist(),
+              "status": sol.status, "gap": sol.gap, "method": sol.method, "n_constraints": sol.n_constraints,
+              "n_rounds": sol.n_rounds, "lp_seconds": secs, "T": sol.T, "merges_used": sol.merges_used,
+              "n_bootstrap": sol.n_bootstrap, "bootstrap": sol.bootstrap}
+    return sol, result
+
+
+def solve_job(spark, solves: list[dict]) -> list[dict]:
+    """Solve every spec (keys SPEC_KEYS) with its replicates; one row per tokenizer:
+    {tokenizer, result (None on failure), error, log}. Units already written are skipped."""
+    for s in solves:
+        missing = set(SPEC_KEYS) - set(s)
+        if missing:
+            from tokenizers_registry.base import ConfigError
+
+            raise ConfigError(f"solve spec for {s.get('tokenizer')!r} lacks {sorted(missing)}")
+    state = {s["tokenizer"]: {"tokenizer": s["tokenizer"], "result": None, "error": None, "log": []} for s in solves}
+
+    def collect(rows):
+        for r in rows:
+            st = state[r["tokenizer"]]
+            st["log"] += [f"{'main' if r['replicate'] == 0 else 'replicate ' + str(r['replicate'])}: {x}"
+                          for x in r["log"]]
+            st["error"] = st["error"] or r["error"]
+
+    collect(_map(spark, run_main, [s for s in solves if not (solve_dir(s) / "main.npz").exists()]))
+    ok = [s for s in solves if not state[s["tokenizer"]]["error"]]
+    collect(_map(spark, run_replicate, [(s, b) for s in ok for b in range(1, s["n_bootstrap"] + 1)
+                                        if not replicate_path(s, b).exists()]))
+    for s in solves:
+        st = state[s["tokenizer"]]
+        if not st["error"]:
+            st["result"] = finish(s)[1]
+    return [state[s["tokenizer"]] for s in solves]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--solves", required=True, help=f"JSON list of solve specs with keys {', '.join(SPEC_KEYS)}")
+    ap.add_argument("--spark-master")
+    a = ap.parse_args(argv)
+    from jobs.spark import build_spark
+
+    rows = solve_job(build_spark("tokatlas-mixture-solve", master=a.spark_master),
+                     json.loads(Path(a.solves).read_text()))
+    for r in rows:
+        print(f"{r['tokenizer']}: {r['error'] or r['result']['status']}")
+    return 1 if any(r["error"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    from jobs.entry import run_job
+
+    run_job("jobs.mixture_solve")

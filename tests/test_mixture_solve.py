@@ -1,0 +1,96 @@
+"""LP solves as Spark tasks (jobs.mixture_solve): replicates run anywhere and equal the in-process
+bootstrap, finished units are skipped on re-run, and a failing tokenizer fails alone."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from conftest import shared_path
+
+from jobs.mixture_counts import cell_dir, trajectory_for_texts, write_trajectory
+from jobs.mixture_lp import load_problem, replicate_weights, solve_full, solve_mixture
+from jobs.mixture_samples import flores_texts
+from jobs.mixture_solve import estimates_path, load_solution, replicate_path, solve_dir, solve_job
+from tokenizers_registry.merges import load_merges, manifest_entries
+
+LANGS = ["eng_Latn", "deu_Latn", "rus_Cyrl"]
+T = 120
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    """gpt2 trajectories of three FLORES languages, and a copy ("broken") with one unreadable file."""
+    out = tmp_path_factory.mktemp("solve")
+    e = manifest_entries(shared_path("tokenizers", "MANIFEST.json"), ["gpt2"])[0]
+    ml = load_merges(e["path"], e["format"], e["params"], e["name"])
+    flores = shared_path("flores200", "flores200_dev_devtest.parquet")
+    for lang in LANGS:
+        tr = trajectory_for_texts(ml, flores_texts(flores, lang, ("dev",))[:200], T, top_k=3)
+        for tok in ("gpt2", "broken"):
+            write_trajectory(tr, cell_dir(out, tok, lang), {"tokenizer": tok, "category": lang})
+    (cell_dir(out, "broken", "deu_Latn") / "deltas.parquet").write_bytes(b"not parquet")
+    return out
+
+
+def spec(out, tokenizer, method="lazy", B=3, fingerprint="fp1"):
+    return {"out": str(out), "tokenizer": tokenizer, "categories": LANGS, "T": T, "n_bootstrap": B, "unit": "merges",
+            "method": method, "gap_tolerance": 1e-9, "max_seconds": None, "fingerprint": fingerprint, "seed": 0}
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("method", ["lazy", "matching"])
+def test_spark_replicates_equal_the_in_process_bootstrap(spark, out, method):
+    if method == "matching":
+        from jobs.matching_worker import ortools_available
+
+        if not ortools_available():
+            pytest.skip("OR-Tools not installed")
+    s = spec(out, "gpt2", method, fingerprint=f"fp-{method}")
+    [row] = solve_job(spark, [s])
+    assert row["error"] is None, row["error"]
+    res = row["result"]
+    prob = load_problem(out, "gpt2", LANGS, T)
+    ref = solve_mixture(prob, method=method, gap_tolerance=1e-9, n_bootstrap=3, seed=0)
+    assert np.allclose(res["proportion"], ref.proportion, atol=1e-9)
+    assert np.allclose(res["lo"], ref.lo, atol=1e-9) and np.allclose(res["hi"], ref.hi, atol=1e-9)
+    # each replicate written by a Spark task is the optimum of its reweighted full LP
+    universe = np.unique(np.concatenate([np.r_[tr.init_pair, tr.delta_pair] for tr in prob.trajs]))
+    all_pairs = [universe[(prob.exact(universe, np.full(len(universe), t)) > 0).any(axis=1)] for t in range(T)]
+    for b in (1, 2, 3):
+        r = json.loads(replicate_path(s, b).read_text())
+        _, obj = solve_full(prob, all_pairs, step_weights=replicate_weights(prob, 0, b), return_objective=True)
+        assert np.isclose(r["objective"], obj, rtol=1e-7), (b, r["objective"], obj)
+    boot = np.array([json.loads(replicate_path(s, b).read_text())["proportion"] for b in (1, 2, 3)])
+    assert np.allclose(res["lo"], np.percentile(boot, 2.5, axis=0)) and res["n_bootstrap"] == 3
+    table = pq.read_table(estimates_path(out, "gpt2")).to_pylist()
+    assert [r["proportion_hi"] for r in table] == res["hi"] and {r["bootstrap"] for r in table} == {"merges"}
+
+
+@pytest.mark.shared
+def test_rerun_skips_finished_units_and_a_bad_tokenizer_fails_alone(spark, out):
+    good, bad = spec(out, "gpt2", fingerprint="fp-resume"), spec(out, "broken", fingerprint="fp-resume")
+    first = {r["tokenizer"]: r for r in solve_job(spark, [good, bad])}
+    assert first["gpt2"]["error"] is None
+    err = first["broken"]["error"]
+    assert first["broken"]["result"] is None and err.startswith("broken main solve:") and "deltas.parquet" in err
+    assert not (solve_dir(bad) / "main.npz").exists() and not estimates_path(out, "broken").exists()
+    # a crash after replicate 1: replicates 2 and 3 lost, a temp file left behind
+    main = solve_dir(good) / "main.npz"
+    kept = {p: p.stat().st_mtime_ns for p in (main, replicate_path(good, 1))}
+    for b in (2, 3):
+        replicate_path(good, b).unlink()
+    (solve_dir(good) / ".replicate=2.json.dead.tmp").write_text("{")
+    [again] = solve_job(spark, [good])
+    timeless = lambda r: {k: v for k, v in r.items() if k != "lp_seconds"}  # noqa: E731
+    assert timeless(again["result"]) == timeless(first["gpt2"]["result"])  # replicates 2, 3 solved again: same
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # main solve and replicate 1 not redone
+    assert [line.split(":")[0] for line in again["log"]] == ["replicate 2", "replicate 3"]
+    assert load_solution(main).method == "lazy"
+    # another fingerprint (changed inputs) solves afresh and removes the old units
+    fresh = spec(out, "gpt2", fingerprint="fp-new", B=1)
+    [new] = solve_job(None, [fresh])  # no Spark session: the same units in this process
+    assert new["result"]["proportion"] == first["gpt2"]["result"]["proportion"] and new["result"]["n_bootstrap"] == 1
+    assert not solve_dir(good).exists() and (solve_dir(fresh) / "main.npz").exists()
