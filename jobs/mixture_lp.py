@@ -289,49 +289,44 @@ class LazyLP:
         self.rows_added = True
         return R
 
-    def _run(self, solver: str, seconds: float | None, crossover: bool = True) -> bool:
-        """One HiGHS run by "simplex" or "ipm" (crossover to a basis unless told not to), stopped
-        after `seconds`; False if it was stopped."""
+    def _run(self, solver: str, seconds: float | None = None) -> bool:
+        """One HiGHS run by "simplex" or "ipm" (interior point + crossover), stopped after
+        `seconds`; False if it was stopped."""
         h = self.h
         if seconds is not None:
             h.setOptionValue("time_limit", h.getRunTime() + seconds)
         try:
             h.setOptionValue("solver", "ipm" if solver == "ipm" else "choose")
-            h.setOptionValue("run_crossover", "on" if crossover else "off")
             h.run()
         finally:
             h.setOptionValue("solver", "choose")
-            h.setOptionValue("run_crossover", "on")
             h.setOptionValue("time_limit", self.inf)
         self.iterations += max(int(h.getInfo().simplex_iteration_count), 0)
         return h.getModelStatus() != h.getModelStatus().kTimeLimit
 
-    def solve(self, ipm_rows: int | None = None, simplex_seconds: float | None = None,
-              ipm_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], str,
-                                                         float]:
+    def solve(self, ipm_rows: int | None = None, simplex_seconds: float | None = None
+              ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], str, float]:
         """Re-solve: warm dual simplex (HiGHS keeps the basis across addRows / cost changes), or
         interior point + crossover from scratch, which leaves a basis for the next warm solve:
         when rows were added and the model has ≥ ipm_rows rows (on big models a warm repair of
         thousands of new rows takes longer), or ≥ ipm_rows / 3 rows on the first solve (no basis
-        yet: a cold dual simplex took 5x a warm one). Time boxes: a simplex solve still running
-        after simplex_seconds is abandoned for interior point, and an interior-point solve still
-        running after ipm_seconds (its crossover's simplex clean-up can crawl on these LPs) for
-        interior point without crossover, which is not stopped. Measured in docs/mixture.md."""
+        yet: a cold dual simplex took 5x a warm one). A simplex solve still running after
+        simplex_seconds is abandoned for interior point. Measured in docs/mixture.md."""
         h = self.h
         rows = h.getNumRow()
         ipm = ipm_rows is not None and self.rows_added and rows >= (ipm_rows if self.solves else ipm_rows / 3)
-        done, steps = False, []
-        if not ipm:
-            done = self._run("simplex", simplex_seconds)
-            steps.append("simplex" if done else f"simplex stopped at {simplex_seconds:.0f} s")
-        if not done:
-            done = self._run("ipm", ipm_seconds)
-            steps.append("interior point" if done else f"interior point stopped at {ipm_seconds:.0f} s")
-            if done and h.getModelStatus() != h.getModelStatus().kOptimal:
-                self._run("simplex", None)  # crossover did not end at an optimal basis: finish by simplex
-        if not done:
-            self._run("ipm", None, crossover=False)
-            steps.append("interior point without crossover")
+        steps = []
+        if not ipm and not self._run("simplex", simplex_seconds):
+            steps.append(f"simplex stopped at {simplex_seconds:.0f} s")
+            ipm = True
+        if ipm:
+            self._run("ipm")
+            steps.append("interior point")
+            if h.getModelStatus() != h.getModelStatus().kOptimal:
+                self._run("simplex")  # crossover did not end at an optimal basis: finish by simplex
+                steps.append("simplex")
+        else:
+            steps.append("simplex")
         self.last_solver = ", then ".join(steps)
         self.rows_added = False
         self.solves += 1

@@ -57,13 +57,11 @@ COST_RANGE = 1e12  # largest integer arc cost: leaves room for OR-Tools' cost sc
 # equal at 36k rows, IPM 0.78x the warm repair's time at 99k rows and 0.56x at 112k (T = 30,000,
 # n = 100), but up to 5x slower at 55-75k rows in a T = 10,000 bootstrap
 IPM_ROWS = 90_000
-# Time boxes of one re-solve (`LazyLP.solve`): a simplex solve is abandoned for interior point
-# after SIMPLEX_SECONDS (healthy warm re-solves below IPM_ROWS took <= 41 s at T = 30,000), an
-# interior-point solve for interior point without crossover after IPM_SECONDS (healthy ones took
-# <= 185 s at T = 30,000; one of a bootstrap replicate, 117k HiGHS rows, spent > 15 minutes in the
-# simplex clean-up after crossover, on a loaded machine)
+# A simplex re-solve still running after this long is abandoned for interior point + crossover
+# (`LazyLP.solve`): healthy warm re-solves below IPM_ROWS took <= 41 s at T = 30,000, but warm
+# simplex solves after a bootstrap replicate's reweighting took 341 s (dual) and > 500 s (primal,
+# unfinished) where interior point took 232 s (docs/mixture.md)
 SIMPLEX_SECONDS = 120.0
-IPM_SECONDS = 400.0
 
 
 @dataclass
@@ -193,8 +191,7 @@ def tight_rows(lp: LazyLP, tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
 
 def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | None, max_rounds: int | None,
               step_weights: np.ndarray | None = None, log=None, label: str = "", estimate: bool = False,
-              ipm_rows: int | None = IPM_ROWS, simplex_seconds: float | None = SIMPLEX_SECONDS,
-              ipm_seconds: float | None = IPM_SECONDS):
+              ipm_rows: int | None = IPM_ROWS, simplex_seconds: float | None = SIMPLEX_SECONDS):
     """Rounds on one LP until exact, certified gap ≤ tol, or a limit: (α, v_t, v_p, HiGHS status,
     objective, upper bound, gap, exact, rounds, done). estimate=True also ends when the matching's
     value (a lower bound on f(α) if its network was truncated) is within tol of the objective: an
@@ -206,7 +203,7 @@ def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | 
     rounds = 0
     while True:
         t0 = time.time()
-        alpha, vt, vp, status, obj = lp.solve(ipm_rows, simplex_seconds, ipm_seconds)
+        alpha, vt, vp, status, obj = lp.solve(ipm_rows, simplex_seconds)
         t_lp = time.time() - t0
         rounds += 1
         stats = {}
@@ -251,8 +248,7 @@ def solve_matching(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, stages:
                    max_seconds: float | None = None, max_rounds: int | None = None,
                    seed_rows: tuple[np.ndarray, np.ndarray] | None = None, step_weights: np.ndarray | None = None,
                    start_alpha: np.ndarray | None = None, ipm_rows: int | None = IPM_ROWS,
-                   simplex_seconds: float | None = SIMPLEX_SECONDS, ipm_seconds: float | None = IPM_SECONDS,
-                   log=None) -> MixtureSolution:
+                   simplex_seconds: float | None = SIMPLEX_SECONDS, log=None) -> MixtureSolution:
     """Solve the mixture LP in stages over merge-list prefixes; each round re-solves the lazy LP,
     adds the violated rows found by `find_rows` and the rows of the maximum-weight matching at
     the new α. A stage ends when no row of its LP is violated (exact) or its certified gap is
@@ -260,8 +256,8 @@ def solve_matching(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, stages:
     ends when the matching's value is within stage_tolerance). step_weights: costs of the v_t
     (a merge-bootstrap replicate; a step drawn k times may be matched k times). start_alpha (with
     seed_rows, e.g. another solve's tight rows): one stage over all merges, starting from the
-    matching at start_alpha. ipm_rows, simplex_seconds, ipm_seconds: see `LazyLP.solve` (None: always
-    the warm dual simplex; no time box)."""
+    matching at start_alpha. ipm_rows, simplex_seconds: see `LazyLP.solve` (None: always the warm
+    dual simplex, never abandoned)."""
     from jobs.mixture_bundle import step_needs
 
     t0 = time.time()
@@ -292,7 +288,7 @@ def solve_matching(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, stages:
             left = None if max_rounds is None else max_rounds - rounds
             alpha, vt, vp, status, obj, upper, gap, exact, r, done = _converge(
                 lp, oracle, tol, deadline, left, wk, log=log, label=f"stage {k + 1}/{len(stages)} (T = {Tk}) ",
-                estimate=not last, ipm_rows=ipm_rows, simplex_seconds=simplex_seconds, ipm_seconds=ipm_seconds)
+                estimate=not last, ipm_rows=ipm_rows, simplex_seconds=simplex_seconds)
             rounds += r
             iterations += lp.iterations
             if not done:
