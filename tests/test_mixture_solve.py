@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import shared_path
 
-from jobs.mixture_counts import cell_dir, trajectory_for_texts, write_trajectory
+from jobs.mixture_counts import cell_dir, resample, trajectory_for_texts, write_trajectory
 from jobs.mixture_lp import load_problem, replicate_weights, solve_full, solve_mixture
 from jobs.mixture_samples import flores_texts
 from jobs.mixture_solve import estimates_path, load_solution, replicate_path, solve_dir, solve_job
@@ -28,9 +28,13 @@ def out(tmp_path_factory):
     ml = load_merges(e["path"], e["format"], e["params"], e["name"])
     flores = shared_path("flores200", "flores200_dev_devtest.parquet")
     for lang in LANGS:
-        tr = trajectory_for_texts(ml, flores_texts(flores, lang, ("dev",))[:200], T, top_k=3)
+        texts = flores_texts(flores, lang, ("dev",))[:200]
+        tr = trajectory_for_texts(ml, texts, T, top_k=3)
         for tok in ("gpt2", "broken"):
             write_trajectory(tr, cell_dir(out, tok, lang), {"tokenizer": tok, "category": lang})
+        for b in (1, 2):  # sample-bootstrap replicates, as the counting job writes them
+            rt = trajectory_for_texts(ml, resample(texts, b), T, top_k=3)
+            write_trajectory(rt, cell_dir(out, "gpt2", lang, b), {"tokenizer": "gpt2", "category": lang})
     (cell_dir(out, "broken", "deu_Latn") / "deltas.parquet").write_bytes(b"not parquet")
     return out
 
@@ -94,3 +98,23 @@ def test_rerun_skips_finished_units_and_a_bad_tokenizer_fails_alone(spark, out):
     [new] = solve_job(None, [fresh])  # no Spark session: the same units in this process
     assert new["result"]["proportion"] == first["gpt2"]["result"]["proportion"] and new["result"]["n_bootstrap"] == 1
     assert not solve_dir(good).exists() and (solve_dir(fresh) / "main.npz").exists()
+
+
+@pytest.mark.shared
+def test_sample_bootstrap_replicates_solve_the_resampled_trajectories(spark, out):
+    """unit="samples": replicate b is the optimum of the LP over replicate b's recounted trajectories."""
+    from jobs.matching_worker import ortools_available
+
+    if not ortools_available():
+        pytest.skip("OR-Tools not installed")
+    s = {**spec(out, "gpt2", "matching", B=2, fingerprint="fp-samples"), "unit": "samples"}
+    [row] = solve_job(spark, [s])
+    assert row["error"] is None, row["error"]
+    assert row["result"]["bootstrap"] == "samples" and row["result"]["n_bootstrap"] == 2
+    for b in (1, 2):
+        rep = json.loads(replicate_path(s, b).read_text())
+        ref = solve_mixture(load_problem(out, "gpt2", LANGS, T, replicate=b), method="lazy")
+        assert np.isclose(rep["objective"], ref.objective, rtol=1e-7), (b, rep["objective"], ref.objective)
+        assert np.allclose(rep["proportion"], ref.proportion, atol=1e-5)
+    main = solve_mixture(load_problem(out, "gpt2", LANGS, T), method="lazy")
+    assert not np.allclose(main.proportion, ref.proportion, atol=1e-3)  # the resample moved the estimate
