@@ -307,7 +307,9 @@ def add_cli(subparsers) -> None:
     inf.add_argument("--reuse-counts", action=argparse.BooleanOptionalAction, default=True,
                      help="keep trajectories already counted from the same sample and tokenizer file (sha256) "
                           "with at least T merges (default; --no-reuse-counts recounts)")
-    inf.add_argument("--bootstrap", type=int, default=20, help="bootstrap replicates (0: none)")
+    inf.add_argument("--bootstrap", type=int, default=20,
+                     help="bootstrap replicates (0: none); each is its own Spark task and, for merges, costs "
+                          "about one main solve (docs/mixture.md)")
     inf.add_argument("--bootstrap-unit", choices=("merges", "samples"), default="merges",
                      help="resample merges (re-converged LP per replicate) or category samples (recount on Spark)")
     inf.add_argument("--lp-max-seconds", type=float, help="time limit of the LP per tokenizer")

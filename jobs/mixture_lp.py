@@ -176,12 +176,12 @@ class MixtureSolution:
     boot_objective: np.ndarray | None = None  # merge bootstrap: each replicate's optimal objective
     merges_used: int = 0  # steps of the LP: merges among the first T whose pair occurs in some sample
     method: str = "lazy"  # the solve_mixture method that produced it (what "auto" chose)
-    tight_rows: tuple[np.ndarray, np.ndarray] | None = None  # matching: rows holding with equality at the end
+    binding_rows: tuple[np.ndarray, np.ndarray] | None = None  # matching: rows with a nonzero dual at the end
 
     @property
     def seed_rows(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """The rows a related solve (a bootstrap replicate) starts from: the tight ones when known."""
-        return self.tight_rows if self.tight_rows is not None else self.rows
+        """The rows a related solve (a bootstrap replicate) starts from: the binding ones when known."""
+        return self.binding_rows if self.binding_rows is not None else self.rows
 
     def as_dict(self) -> dict:
         return {n: float(p) for n, p in zip(self.names, self.proportion, strict=True)}
@@ -220,6 +220,7 @@ class LazyLP:
         self.seg_key = np.zeros(0, np.int64)  # sorted (pair, segment slot) keys with an h column
         self.seg_col = np.zeros(0, np.int64)
         self.row_key = np.zeros(0, np.int64)  # sorted (step, pair) keys of the rows added
+        self.row_index = np.zeros(0, np.int64)  # their HiGHS row indices (aligned with row_key)
         self.n_rows = 0
         self.iterations = 0  # simplex iterations over all solves: a work measure that ignores machine load
         self.solves = 0
@@ -255,7 +256,6 @@ class LazyLP:
             return 0
         sel = first[new]
         steps, pairs, slots, key = steps[sel], pairs[sel], slots[sel], key[new]
-        self.row_key = np.union1d(self.row_key, key)
         R = len(steps)
         self.vp_key, self.vp_col = add_pair_slacks(self.h, self.vp_key, self.vp_col, np.unique(pairs))
         vpc = self._lookup(self.vp_key, self.vp_col, pairs)
@@ -285,6 +285,10 @@ class LazyLP:
             k = np.arange(R)
             self._add_sparse(np.r_[r, k, k], np.r_[c, n + steps, vpc], np.r_[C[r, c], np.ones(R), np.ones(R)],
                              R, 0.0, self.inf)
+        allk = np.r_[self.row_key, key]
+        o = np.argsort(allk, kind="stable")
+        self.row_key = allk[o]  # the (t, p) rows were the last R rows added, in key order
+        self.row_index = np.r_[self.row_index, np.arange(self.h.getNumRow() - R, self.h.getNumRow())][o]
         self.n_rows += R
         self.rows_added = True
         return R
@@ -339,6 +343,16 @@ class LazyLP:
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
         """(steps, pairs) of the rows in the model."""
         return self.row_key >> 44, self.row_key & ((1 << 44) - 1)
+
+    def binding_rows(self, tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, pairs) of the rows with a nonzero dual at the last solve: the rows that hold
+        the optimum in place (rows added since are left out)."""
+        dual = np.asarray(self.h.getSolution().row_dual)
+        seen = self.row_index < len(dual)
+        keep = np.zeros(len(self.row_key), bool)
+        keep[seen] = np.abs(dual[self.row_index[seen]]) > tol
+        k = self.row_key[keep]
+        return k >> 44, k & ((1 << 44) - 1)
 
     def set_step_weights(self, w: np.ndarray) -> None:
         n, T = self.prob.n, self.prob.T

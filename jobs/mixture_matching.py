@@ -309,6 +309,6 @@ def solve_matching(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, stages:
         sol = MixtureSolution(prob.names, a, prob.to_bytes(a), status, obj, lp.n_rows, rounds,
                               time.time() - t0, T=prob.T, rows=lp.rows(), iterations=iterations, gap=gap,
                               upper=upper, merges_used=int(prob.used.sum()), method="matching",
-                              tight_rows=tight_rows(lp) if lp.prob is prob and lp.solves else None)
+                              binding_rows=lp.binding_rows() if lp.prob is prob and lp.solves else None)
     return sol
 

@@ -54,12 +54,12 @@ def save_solution(sol: MixtureSolution, path: Path) -> None:
     """A solution as .npz (numbers and strings only: loads without pickle), written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = sol.rows if sol.rows is not None else (np.zeros(0, np.int64),) * 2
-    tight = sol.tight_rows if sol.tight_rows is not None else (np.zeros(0, np.int64), np.full(0, -1, np.int64))
+    seed = sol.binding_rows if sol.binding_rows is not None else (np.zeros(0, np.int64),) * 2
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     with open(tmp, "wb") as f:
         np.savez(f, names=np.array(sol.names), alpha=sol.alpha, proportion=sol.proportion,
                  status=np.array(sol.status), method=np.array(sol.method), rows_step=rows[0], rows_pair=rows[1],
-                 tight_step=tight[0], tight_pair=tight[1], has_tight=np.array(sol.tight_rows is not None),
+                 binding_step=seed[0], binding_pair=seed[1], has_binding=np.array(sol.binding_rows is not None),
                  numbers=np.array([sol.objective, sol.n_constraints, sol.n_rounds, sol.seconds, sol.T,
                                    sol.iterations, sol.gap, sol.upper, sol.merges_used], float))
     os.replace(tmp, path)
@@ -72,7 +72,7 @@ def load_solution(path: Path) -> MixtureSolution:
                                int(ncon), int(rounds), secs, T=int(T), rows=(z["rows_step"], z["rows_pair"]),
                                iterations=int(its), gap=gap, upper=upper, merges_used=int(used),
                                method=str(z["method"]),
-                               tight_rows=(z["tight_step"], z["tight_pair"]) if bool(z["has_tight"]) else None)
+                               binding_rows=(z["binding_step"], z["binding_pair"]) if bool(z["has_binding"]) else None)
 
 
 def _kw(spec: dict) -> dict:

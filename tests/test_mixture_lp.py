@@ -9,6 +9,7 @@ from conftest import shared_path
 from jobs.mixture_counts import trajectory_for_texts
 from jobs.mixture_eval import mixture_corpus
 from jobs.mixture_lp import (
+    LazyLP,
     MixtureProblem,
     find_rows,
     replicate_weights,
@@ -289,6 +290,12 @@ def test_matching_method_reaches_the_full_lp_optimum(controlled):
         assert np.isclose(s_.objective, full_obj, rtol=1e-7)
         assert s_.gap <= 1e-9 and full_obj <= s_.upper * (1 + 1e-9)
         assert np.allclose(prob.to_bytes(full), s_.proportion, atol=1e-5)
+    # the rows with a nonzero dual (what bootstrap replicates start from) hold the optimum alone
+    bst, bpr = sol.binding_rows
+    assert 0 < len(bst) < sol.n_constraints
+    alone = LazyLP(prob)
+    alone.add_rows(bst, bpr, segment_slots(prob, bpr, bst))
+    assert np.isclose(alone.solve()[4], sol.objective, rtol=1e-9)
     # fewer rounds than the lazy search
     lazy = solve_mixture(prob, init_k=1)
     assert sol.n_rounds < lazy.n_rounds, (sol.n_rounds, lazy.n_rounds)
