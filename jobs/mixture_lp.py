@@ -573,7 +573,7 @@ def solve_mixture(prob: MixtureProblem, *, n_bootstrap: int = 0, seed: int = 0, 
     if n_bootstrap:
         t0 = time.time()
         reps = [solve_replicate(prob, sol, b, seed, log=log, **kw) for b in range(1, n_bootstrap + 1)]
-        set_intervals(sol, reps, "merges")
+        set_intervals(sol, [r.proportion for r in reps], [r.objective for r in reps], "merges")
         sol.seconds += time.time() - t0
     return sol
 
@@ -588,12 +588,13 @@ def solve_replicate(prob: MixtureProblem, sol: MixtureSolution, b: int, seed: in
     return solve_once(prob, log=(lambda s: log(f"bootstrap {b}: {s}")) if log else None, **kw)
 
 
-def set_intervals(sol: MixtureSolution, reps: list[MixtureSolution], unit: str) -> None:
-    """Percentile 95% interval per category from bootstrap replicates (unit: merges | samples)."""
-    sol.boot = np.array([r.proportion for r in reps])
-    sol.boot_objective = np.array([r.objective for r in reps])
+def set_intervals(sol: MixtureSolution, proportions, objectives, unit: str) -> None:
+    """Percentile 95% interval per category from bootstrap replicates' proportions (unit:
+    merges | samples); objectives are the replicates' optimal objectives."""
+    sol.boot = np.array(proportions)
+    sol.boot_objective = np.array(objectives)
     sol.lo, sol.hi = np.percentile(sol.boot, 2.5, axis=0), np.percentile(sol.boot, 97.5, axis=0)
-    sol.n_bootstrap, sol.bootstrap = len(reps), unit
+    sol.n_bootstrap, sol.bootstrap = len(sol.boot), unit
 
 
 def solve_once(prob: MixtureProblem, *, init_k: int = 3, init_per_category: int = 0, per_step: int = 1,

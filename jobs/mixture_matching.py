@@ -255,7 +255,7 @@ def solve_matching(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, stages:
     ≤ its tolerance (stage_tolerance, gap_tolerance for the last; a stage before the last also
     ends when the matching's value is within stage_tolerance). step_weights: costs of the v_t
     (a merge-bootstrap replicate; a step drawn k times may be matched k times). start_alpha (with
-    seed_rows, e.g. another solve's tight rows): one stage over all merges, starting from the
+    seed_rows, e.g. another solve's binding rows): one stage over all merges, starting from the
     matching at start_alpha. ipm_rows, simplex_seconds: see `LazyLP.solve` (None: always the warm
     dual simplex, never abandoned)."""
     from jobs.mixture_bundle import step_needs

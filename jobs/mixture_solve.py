@@ -144,13 +144,9 @@ def finish(spec: dict) -> tuple[MixtureSolution, dict]:
     B = spec["n_bootstrap"]
     secs = sol.seconds
     if B:
-        reps = []
-        for b in range(1, B + 1):
-            r = json.loads(replicate_path(spec, b).read_text(encoding="utf-8"))
-            reps.append(MixtureSolution(sol.names, np.zeros(len(sol.names)), np.array(r["proportion"]), r["status"],
-                                        r["objective"], 0, r["n_rounds"], r["seconds"]))
-            secs += r["seconds"]
-        set_intervals(sol, reps, spec["unit"])
+        reps = [json.loads(replicate_path(spec, b).read_text(encoding="utf-8")) for b in range(1, B + 1)]
+        secs += sum(r["seconds"] for r in reps)
+        set_intervals(sol, [r["proportion"] for r in reps], [r["objective"] for r in reps], spec["unit"])
     write_parquet_atomic(estimates_table(spec["tokenizer"], sol, sol.T), estimates_path(spec["out"], spec["tokenizer"]))
     for old in d.parent.iterdir():
         if old.is_dir() and old.name != d.name:
