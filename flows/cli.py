@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 from flows.prefect_env import configure_prefect_env
-from jobs.args import csv_list
-from tokenizers_registry.base import ConfigError, TokatlasError
+from jobs.args import csv_list, given, params_from
+from tokenizers_registry.base import ConfigError, TokatlasError, printable
 
 # Modules exposing add_cli(subparsers), each adding its own command.
 EXTRA_COMMANDS = ("flows.grid_flow", "flows.mixture_flow", "flows.trim_flow", "flows.site_flow", "flows.deployments")
@@ -67,28 +67,17 @@ def add_run(sub) -> None:
 def params_from_args(a):
     from flows.premium_flow import PremiumParams
 
-    values = {}
-    if a.config:
-        import yaml
-
-        values.update(yaml.safe_load(Path(a.config).read_text()) or {})
-        unknown = set(values) - {f.name for f in fields(PremiumParams)}
-        if unknown:
-            raise ConfigError(f"{a.config}: unknown keys {sorted(unknown)}; known: "
-                              f"{', '.join(f.name for f in fields(PremiumParams))}")
-    for f in fields(PremiumParams):
-        v = getattr(a, f.name, None)
-        if f.name in ("languages", "tokenizers") and isinstance(v, str):
-            v = csv_list(v)
-        if v is not None:
-            values[f.name] = v
-    return PremiumParams(**values)
+    return params_from(PremiumParams, given(a, PremiumParams), "command line", config=a.config)
 
 
 def cmd_run(a) -> int:
-    params = params_from_args(a).checked()  # fails here, before Spark or Prefect start
+    from jobs.preflight import check_premium
+
+    params = check_premium(params_from_args(a).checked())  # fails here, before Spark or Prefect start
     configure_prefect_env()
     from flows.premium_flow import token_premium
+
+    one_line_errors()
 
     result = token_premium(params)
     enc, ing = result["encode"], result["ingest"]
@@ -125,6 +114,8 @@ def add_tokenizers(sub) -> None:
                           epilog="example: tokatlas tokenizers add-manifest ../shared/data/tokenizers/MANIFEST.json "
                                  "--out out/flores")
     man.add_argument("manifest")
+    man.add_argument("--allow-manifest-outside", action="store_true",
+                     help="accept `file` entries outside the manifest's folder (refused by default)")
     tsub.add_parser("list", help="list registered tokenizers", epilog="example: tokatlas tokenizers list --out out/flores")
     show = tsub.add_parser("show", help="show one tokenizer's spec",
                            epilog="example: tokatlas tokenizers show gpt2 --out out/flores")
@@ -146,18 +137,24 @@ def cmd_tokenizers(a) -> int:
                     expected_sha256=a.sha256)
         print(f"{s.tokenizer_id}  {s.name}  {s.format}  {s.algorithm}  vocab {s.vocab_size}")
     elif a.action == "add-manifest":
-        for s in reg.add_manifest(a.manifest):
+        for s in reg.add_manifest(a.manifest, allow_outside=a.allow_manifest_outside):
             print(f"{s.tokenizer_id}  {s.name}  {s.format}  {s.algorithm}  vocab {s.vocab_size}")
     elif a.action == "list":
+        from tokenizers_registry.base import printable  # names may come from third-party manifests
+
         specs = reg.specs()
         print(f"{'id':16}  {'name':28}  {'format':20}  {'algorithm':9}  vocab")
         for s in specs:
-            print(f"{s.tokenizer_id:16}  {s.name:28}  {s.format:20}  {s.algorithm or '':9}  {s.vocab_size}")
-        print(f"{len(specs)} tokenizers in {reg.root}")
+            print(f"{printable(s.tokenizer_id):16}  {printable(s.name):28}  {printable(s.format):20}  "
+                  f"{printable(s.algorithm or ''):9}  {s.vocab_size}")
+        print(f"{len(specs)} tokenizers in {printable(str(reg.root))}")
     else:
+        from tokenizers_registry.base import printable
+
         row = reg.get(a.name).to_row()
         row["added_at"] = str(row["added_at"])
-        print(json.dumps(row, indent=2, ensure_ascii=False))
+        # JSON escapes C0 controls; printable the C1 ones, bidi overrides and lone surrogates too
+        print(printable(json.dumps(row, indent=2, ensure_ascii=False), newlines=True))
     return 0
 
 
@@ -205,7 +202,8 @@ def add_query(sub) -> None:
     p = sub.add_parser("query", help="run DuckDB SQL over every dataset under an output root",
                        description="Every dataset present under --out is a view named after it (see "
                                    "docs/datasets.md or `tokatlas query --list`): hive partitions typed as "
-                                   "declared, files of older versions read with missing columns as null.",
+                                   "declared, files of older versions read with missing columns as null. Read-only: one "
+                                   "statement that reads, and no file but the views' (docs/security.md).",
                        epilog="examples:\n"
                               "  tokatlas query \"SELECT tokenizer_name, lang, premium_ctc FROM premium ORDER BY "
                               "premium_ctc DESC LIMIT 10\" --out out/flores\n"
@@ -225,15 +223,24 @@ def add_query(sub) -> None:
 
 
 def cmd_query(a) -> int:
-    from jobs.query import QueryError, datasets_named, duckdb_connection, query
+    from jobs.query import (
+        QueryError,
+        datasets_named,
+        duckdb_connection,
+        explained,
+        printable_table,
+        query,
+    )
+    from tokenizers_registry.base import printable
 
+    # Sandboxed (read-only, confined to the views' files, one statement): docs/security.md.
     con = duckdb_connection(a.out, only=None if a.list else datasets_named(a.sql or ""))
     if a.list:
         rows = con.execute("SELECT table_name, string_agg(column_name, ', ' ORDER BY ordinal_position) "
                            "FROM information_schema.columns WHERE table_schema = 'main' GROUP BY 1 "
                            "ORDER BY 1").fetchall()
         for name, cols in rows:
-            print(f"{name}: {cols}")
+            print(printable(f"{name}: {cols}"))  # extra columns are named by the files
         if not rows:
             print(f"no datasets under {a.out}")
         return 0
@@ -242,7 +249,8 @@ def cmd_query(a) -> int:
     rel = query(a.out, a.sql, con)
     if rel is None:
         return 0
-    table = rel.to_arrow_table()
+    with explained(a.out, con, a.sql):
+        table = rel.to_arrow_table()
     if a.parquet:
         from jobs.layout import write_parquet_atomic
 
@@ -266,7 +274,7 @@ def cmd_query(a) -> int:
         import polars as pl
 
         with pl.Config(tbl_rows=a.max_rows, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
-            print(pl.from_arrow(table))
+            print(pl.from_arrow(printable_table(table)))
     return 0
 
 
@@ -313,12 +321,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+class _NoTokatlasTraceback(logging.Filter):
+    """On Prefect's console only: a TokatlasError raised in a flow reaches the user as the CLI's
+    one line, not as the traceback Prefect logs (its API log, for the UI, keeps it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], TokatlasError))
+
+
+def one_line_errors() -> None:
+    """Install the filter on Prefect's console handler once Prefect is loaded (idempotent)."""
+    if "prefect.logging.handlers" not in sys.modules:
+        return
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for h in logging.getLogger().handlers:
+        if isinstance(h, PrefectConsoleHandler) and not any(isinstance(f, _NoTokatlasTraceback) for f in h.filters):
+            h.addFilter(_NoTokatlasTraceback())
+
+
+def _given_dests(argv: list[str] | None) -> set[str]:
+    """The options given on the command line (not defaults): a parse with every default suppressed,
+    so that `--config` values are overridden only by options the user typed."""
+    parser = build_parser()
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        p._defaults.clear()
+        for action in p._actions:
+            action.default = argparse.SUPPRESS
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+    return set(vars(parser.parse_args(argv)))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed command line; `given_dests` names the options typed (see `jobs.args.given`)."""
     args = build_parser().parse_args(argv)
+    args.given_dests = _given_dests(argv)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    one_line_errors()
     try:
         return args.func(args)
     except TokatlasError as e:
-        print(f"tokatlas: error: {e}", file=sys.stderr)
+        print(f"tokatlas: error: {printable(str(e))}", file=sys.stderr)
         return 2
 
 

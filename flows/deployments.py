@@ -17,8 +17,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from tokenizers_registry.base import ConfigError, TokatlasError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,11 +26,28 @@ POOL = "tokatlas-process"
 
 def deployment_specs(prefect_file: str | Path = PREFECT_FILE) -> list[dict]:
     """The `deployments` entries of a prefect.yaml (names, entrypoints, schedules, parameters)."""
+    import importlib
+    import inspect
+    import typing
+
+    from jobs.args import load_config, params_from
+
     path = Path(prefect_file)
     if not path.is_file():
         raise ConfigError(f"Prefect deployment file {path} does not exist")
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return list(doc.get("deployments") or [])
+    specs = list(load_config(path).get("deployments") or [])
+    for i, d in enumerate(specs):  # each flow's parameters as its CLI checks them: keys and types
+        where = f"{path}: deployments[{i}]"
+        if not isinstance(d, dict) or not isinstance(d.get("name"), str) or ":" not in str(d.get("entrypoint")):
+            raise ConfigError(f"{where}: expected a mapping with a name and an entrypoint (flows/x.py:function)")
+        module, _, fn = d["entrypoint"].partition(":")
+        flow = getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), fn, None)
+        params = (d.get("parameters") or {}).get("params")
+        ann = inspect.signature(flow).parameters["params"].annotation if flow is not None else None
+        cls = next((t for t in typing.get_args(ann) or (ann,) if isinstance(t, type) and t is not type(None)), None)
+        if cls is not None and isinstance(params, dict):
+            params_from(cls, params, f"{where} ({d['name']}) parameters.params")
+    return specs
 
 
 def _api_url(api_url: str | None) -> str:

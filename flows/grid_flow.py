@@ -245,12 +245,12 @@ def add_cli(subparsers) -> None:
     sub = p.add_subparsers(dest="grid_cmd", required=True)
     run = sub.add_parser("run", help="train the grid's missing tokenizers, measure CTC, write the report",
                          epilog="example: tokatlas grid run --spec examples/grid_demo.yaml --out out/grid")
-    run.add_argument("--spec", required=True, help="grid spec YAML")
+    run.add_argument("--spec", help="grid spec YAML (required)")
     run.add_argument("--registry-root", help="registry root (default OUT/registry)")
-    run.add_argument("--retry-failed", action="store_true", help="train failed cells again")
+    run.add_argument("--retry-failed", action="store_true", default=None, help="train failed cells again")
     run.add_argument("--second-pass", action="store_true", default=None,
                      help="train the optimal vocabulary sizes and measure their variance (default: as the spec)")
-    run.add_argument("--wave-size", type=int, default=0, help="Spark tasks per wave; progress is logged per wave")
+    run.add_argument("--wave-size", type=int, help="Spark tasks per wave; progress is logged per wave (default 0: all)")
     run.add_argument("--spark-master", help="Spark master URL (default local[*] or $TOKATLAS_SPARK_MASTER)")
     run.add_argument("--spark-launcher", choices=("in-process", "spark-submit"),
                      help="run each Spark step in this process or in a spark-submit'ed driver")
@@ -258,16 +258,24 @@ def add_cli(subparsers) -> None:
                      help="extra spark-submit option (repeatable)")
     st = sub.add_parser("status", help="done / failed / remaining cells of a grid",
                         epilog="example: tokatlas grid status --spec examples/grid_demo.yaml --out out/grid --json")
-    st.add_argument("--spec", required=True)
+    st.add_argument("--spec", help="grid spec YAML (required)")
     st.add_argument("--json", action="store_true", help="print JSON")
     for q in (run, st):
-        q.add_argument("--out", default="tokatlas-out")
+        q.add_argument("--config", help="YAML file with the parameters (spec, out, ...; options given here win)")
+        q.add_argument("--out", help="output root (default tokatlas-out)")
     p.set_defaults(func=cmd_grid)
 
 
 def cmd_grid(a) -> int:
+    from flows.cli import one_line_errors
+    from jobs.args import given, params_from
+    from jobs.preflight import check_grid
+
+    params = params_from(GridParams, given(a, GridParams), "command line", config=a.config)
     if a.grid_cmd == "status":
-        s = status_of(a.spec, a.out)
+        if not params.spec:
+            raise ConfigError("grid status needs a spec: --spec grid.yaml")
+        s = status_of(params.spec, params.out)
         if a.json:
             print(json.dumps(s, indent=1))
         else:
@@ -276,9 +284,8 @@ def cmd_grid(a) -> int:
             for f in s["failures"][:30]:
                 print(f"  failed {f[0]} {f[1]} {f[2]} V={f[3]}: {f[4]}: {(f[5] or '')[:120]}")
         return 0
-    params = GridParams(spec=a.spec, out=a.out, registry_root=a.registry_root, retry_failed=a.retry_failed,
-                        second_pass=a.second_pass, wave_size=a.wave_size, spark_master=a.spark_master,
-                        spark_launcher=a.spark_launcher, spark_submit_args=a.spark_submit_args or []).checked()
+    params = check_grid(params.checked())  # fails here, before Prefect or Spark start
+    one_line_errors()
     r = tokenizer_grid(params)
     s, t = r["status"], r["train"]
     print(f"grid {params.grid.name}: {t['planned']} cells, {t['skipped']} already had a result, {t['trained']} trained, "

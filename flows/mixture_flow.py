@@ -31,7 +31,9 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
 from jobs.mixture_lp import LP_METHODS  # noqa: E402
 from jobs.run_log import logged_run, mark  # noqa: E402
+from schemas.languages import is_lang_code  # noqa: E402
 from tokenizers_registry.base import ConfigError  # noqa: E402
+from tokenizers_registry.registry import read_manifest  # noqa: E402
 
 DEFAULT_LANGUAGES = [
     "eng_Latn", "deu_Latn", "fra_Latn", "spa_Latn", "por_Latn", "ita_Latn", "nld_Latn", "pol_Latn",
@@ -64,9 +66,9 @@ class MixtureParams:
 
     def checked(self) -> MixtureParams:
         if not self.tokenizer_manifest or not Path(self.tokenizer_manifest).is_file():
-            raise ConfigError(f"tokenizer manifest {self.tokenizer_manifest!r} not found")
+            raise ConfigError(f"tokenizer manifest {self.tokenizer_manifest!r} not found (--tokenizer-manifest)")
         if not self.flores or not Path(self.flores).is_file():
-            raise ConfigError(f"FLORES Parquet {self.flores!r} not found")
+            raise ConfigError(f"FLORES Parquet {self.flores!r} not found (--flores)")
         if self.T < 1 or self.n_bootstrap < 0 or (self.lp_T is not None and not 1 <= self.lp_T <= self.T):
             raise ConfigError("T must be >= 1, lp_T in 1..T and bootstrap >= 0")
         if self.lp_method not in LP_METHODS or not self.gap_tolerance > 0:
@@ -75,6 +77,10 @@ class MixtureParams:
         if self.bootstrap_unit not in ("merges", "samples"):
             raise ConfigError(f"bootstrap unit must be merges or samples, not {self.bootstrap_unit!r}")
         self.languages = self.languages or DEFAULT_LANGUAGES
+        for code in self.languages:  # each names a category: a path part of samples and counts
+            if not is_lang_code(code):
+                raise ConfigError(f"{code!r} is not an iso639_3_Script language code (e.g. eng_Latn, zho_Hans)")
+        read_manifest(self.tokenizer_manifest)  # names and files of every entry, before anything runs
         from jobs.spark import spark_launcher
 
         self.spark_launcher = spark_launcher(self.spark_launcher)
@@ -225,6 +231,18 @@ class ControlledParams:
     lp_method: str = "auto"  # solve_mixture's method for every solve
     spark_master: str | None = None
 
+    def checked(self) -> ControlledParams:
+        if not self.flores or not Path(self.flores).is_file():
+            raise ConfigError(f"FLORES Parquet {self.flores!r} not found (--flores)")
+        for name in ("n", "T", "sample_lines"):
+            if not getattr(self, name) or min(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must list integers >= 1, got {list(getattr(self, name))}")
+        if self.trials < 1 or self.train_bytes < 1:
+            raise ConfigError("trials and train_bytes must be >= 1")
+        if self.lp_method not in LP_METHODS:
+            raise ConfigError(f"LP method must be one of {', '.join(LP_METHODS)}, not {self.lp_method!r}")
+        return self
+
 
 @task(name="mixture-trials", retries=1, retry_condition_fn=retry_unless_config_error)
 def trials_task(p: ControlledParams) -> list[dict]:
@@ -260,26 +278,16 @@ def mixture_controlled(params: ControlledParams | None = None) -> dict:
 
 
 # -- CLI --------------------------------------------------------------------------------
-def _ints(s: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in s.split(",") if x.strip())
-
-
 def cmd_mixture(a) -> int:
-    from jobs.args import csv_list
+    from flows.cli import one_line_errors
+    from jobs.args import given, params_from
+    from jobs.preflight import check_controlled, check_mixture
 
-    if a.mixture_cmd == "infer":
-        p = MixtureParams(out=a.out, tokenizer_manifest=a.tokenizer_manifest, tokenizers=csv_list(a.tokenizers),
-                          flores=a.flores, languages=csv_list(a.languages), code_bytes=a.code_bytes, T=a.T,
-                          n_bootstrap=a.bootstrap, bootstrap_unit=a.bootstrap_unit, lp_max_seconds=a.lp_max_seconds,
-                          lp_T=a.lp_T, lp_method=a.lp_method, gap_tolerance=a.gap_tolerance,
-                          reuse_counts=a.reuse_counts, spark_master=a.spark_master,
-                          spark_launcher=a.spark_launcher, spark_submit_args=a.spark_submit_args or [])
-        res = mixture_inference(p)
-    else:
-        p = ControlledParams(out=a.out, flores=a.flores, n=_ints(a.n), T=_ints(a.T),
-                             sample_lines=_ints(a.sample_lines), trials=a.trials, train_bytes=a.train_bytes,
-                             code=a.code, lp_method=a.lp_method, spark_master=a.spark_master)
-        res = mixture_controlled(p)
+    cls, run, check = (MixtureParams, mixture_inference, check_mixture) if a.mixture_cmd == "infer" else \
+        (ControlledParams, mixture_controlled, check_controlled)
+    p = check(params_from(cls, given(a, cls), "command line", config=a.config).checked())  # before Prefect, Spark
+    one_line_errors()
+    res = run(p)
     print(f"report: {res['report']}")
     return 0
 
@@ -297,9 +305,9 @@ def add_cli(subparsers) -> None:
                                 "../shared/data/tokenizers/MANIFEST.json --flores "
                                 "../shared/data/flores200/flores200_dev_devtest.parquet --code-bytes 300000 "
                                 "--T 1000 --out out/mixture")
-    inf.add_argument("--tokenizer-manifest", required=True)
+    inf.add_argument("--tokenizer-manifest", help="MANIFEST.json of the tokenizers (required)")
     inf.add_argument("--tokenizers", help="comma-separated manifest names (default: every BPE tokenizer)")
-    inf.add_argument("--flores", required=True, help="FLORES-200 Parquet (categories = its languages)")
+    inf.add_argument("--flores", help="FLORES-200 Parquet (categories = its languages; required)")
     inf.add_argument("--languages", help="comma-separated iso639_3_Script codes (default: 30 major languages)")
     inf.add_argument("--code-bytes", type=int, default=300_000, help="bytes of Python stdlib source (0: no code)")
     inf.add_argument("--T", type=int, default=30_000, help="merges counted")
@@ -307,7 +315,7 @@ def add_cli(subparsers) -> None:
     inf.add_argument("--reuse-counts", action=argparse.BooleanOptionalAction, default=True,
                      help="keep trajectories already counted from the same sample and tokenizer file (sha256) "
                           "with at least T merges (default; --no-reuse-counts recounts)")
-    inf.add_argument("--bootstrap", type=int, default=20,
+    inf.add_argument("--bootstrap", type=int, dest="n_bootstrap", default=20,
                      help="bootstrap replicates (0: none); each is its own Spark task and, for merges, costs "
                           "about one main solve (docs/mixture.md)")
     inf.add_argument("--bootstrap-unit", choices=("merges", "samples"), default="merges",
@@ -324,7 +332,7 @@ def add_cli(subparsers) -> None:
                         epilog="example: tokatlas mixture eval --flores "
                                "../shared/data/flores200/flores200_dev_devtest.parquet --n 5,10 --T 300,1000 "
                                "--trials 5 --out out/mixture")
-    ev.add_argument("--flores", required=True)
+    ev.add_argument("--flores", help="FLORES-200 Parquet (required)")
     ev.add_argument("--n", default="5,10", help="categories per mixture")
     ev.add_argument("--T", default="1000,3000", help="merges used")
     ev.add_argument("--sample-lines", default="1012", help="attack sample sizes in lines")
@@ -337,6 +345,7 @@ def add_cli(subparsers) -> None:
     inf.add_argument("--spark-submit-arg", action="append", dest="spark_submit_args", metavar="ARG",
                      help="extra spark-submit option (repeatable)")
     for q in (inf, ev):
+        q.add_argument("--config", help="YAML file with the parameters (underscores; options given here win)")
         q.add_argument("--out", default="tokatlas-out")
         q.add_argument("--spark-master", help="Spark master URL (default local[*] or $TOKATLAS_SPARK_MASTER)")
     p.set_defaults(func=cmd_mixture)

@@ -18,8 +18,8 @@ from flows.retries import retry_unless_config_error
 from jobs.layout import registry_dir, report_dir
 from jobs.run_log import logged_run, mark
 from schemas.languages import is_lang_code
-from tokenizers_registry.base import ConfigError
-from tokenizers_registry.registry import Registry
+from tokenizers_registry.base import ConfigError, check_name
+from tokenizers_registry.registry import Registry, read_manifest
 
 SOURCES_WITH_PATH = {"flores-parquet", "flores-folder", "udhr", "parquet", "jsonl", "text", "flores-plus-hub"}
 SOURCES = SOURCES_WITH_PATH | {"django"}
@@ -66,6 +66,8 @@ class PremiumParams:
             self.languages = [*self.languages, self.reference_lang]
         if self.tokenizer_manifest and not Path(self.tokenizer_manifest).is_file():
             raise ConfigError(f"tokenizer manifest {self.tokenizer_manifest} does not exist")
+        if self.tokenizer_manifest:
+            read_manifest(self.tokenizer_manifest)  # names and files of every entry, before anything runs
         for f in self.tokenizer_files:
             if not Path(f).is_file():
                 raise ConfigError(f"tokenizer file {f} does not exist")
@@ -74,7 +76,8 @@ class PremiumParams:
         from jobs.spark import spark_launcher
 
         self.spark_launcher = spark_launcher(self.spark_launcher)
-        self.corpus_name = self.corpus_name or DEFAULT_CORPUS_NAMES.get(self.corpus_source, "corpus")
+        self.corpus_name = check_name(self.corpus_name or DEFAULT_CORPUS_NAMES.get(self.corpus_source, "corpus"),
+                                      "corpus name")  # a path part of every dataset
         return self
 
 

@@ -25,7 +25,8 @@ from prefect.artifacts import create_markdown_artifact
 from flows.retries import retry_unless_config_error
 from jobs.run_log import logged_run, mark
 from schemas.languages import is_lang_code
-from tokenizers_registry.base import ConfigError
+from tokenizers_registry.base import ConfigError, check_name
+from tokenizers_registry.registry import read_manifest
 
 
 @dataclass
@@ -60,6 +61,8 @@ class TrimParams:
         """Validate without starting Spark; raises ConfigError with a clear message."""
         if not self.tokenizer:
             raise ConfigError("--tokenizer is required (a registry name, or the name of a manifest entry)")
+        check_name(self.tokenizer, "tokenizer name")  # it names the run directory and the report
+        check_name(self.corpus_name, "corpus name")
         if not self.languages:
             raise ConfigError("--languages is required (comma-separated iso639_3_Script codes)")
         set_langs = [lang for langs in self.language_sets.values() for lang in langs]
@@ -78,6 +81,8 @@ class TrimParams:
                          ("corpus path", self.corpus_path), ("embeddings", self.embeddings), ("head", self.head)):
             if p and not Path(p).exists():
                 raise ConfigError(f"{label} {p} does not exist")
+        if self.tokenizer_manifest:
+            read_manifest(self.tokenizer_manifest)  # the whole manifest, before anything is registered
         for label, p in (("embeddings", self.embeddings), ("head", self.head)):
             if p and Path(p).suffix.lower() not in (".npy", ".npz", ".safetensors"):
                 raise ConfigError(f"{label} {p}: expected a .npy, .npz or .safetensors file")
@@ -207,18 +212,13 @@ def _slug(s: str) -> str:
 
 # -- CLI --------------------------------------------------------------------------------
 def params_from_args(a) -> TrimParams:
-    from jobs.args import csv_list
+    """TrimParams from `--config` (if given) and the options given on the command line, which win."""
+    from jobs.args import given, params_from
 
-    return TrimParams(
-        out=a.out, tokenizer=a.tokenizer, tokenizer_manifest=a.tokenizer_manifest, tokenizer_file=a.tokenizer_file,
-        tokenizer_format=a.tokenizer_format, tokenizer_pattern=a.pattern, corpus_source=a.corpus_source,
-        corpus_path=a.corpus_path, corpus_name=a.corpus_name, languages=csv_list(a.languages) or [],
-        coverage_languages=csv_list(a.coverage_languages), language_sets=_language_sets(a.language_set or []),
-        splits=csv_list(a.splits) or [],
-        heldout_splits=csv_list(a.heldout_splits) or [], min_frequency=a.min_frequency, top_n=a.top_n,
-        keep_tokens=csv_list(a.keep_tokens) or [], hidden_size=a.hidden_size, embeddings=a.embeddings,
-        head=a.head, spark_master=a.spark_master, spark_launcher=a.spark_launcher,
-        spark_submit_args=a.spark_submit_args or [])
+    values = given(a, TrimParams, language_sets="language_set")
+    if "language_sets" in values:
+        values["language_sets"] = _language_sets(values["language_sets"])
+    return params_from(TrimParams, values, "command line", config=getattr(a, "config", None))
 
 
 def _language_sets(values: list[str]) -> dict[str, list[str]]:
@@ -235,10 +235,13 @@ def _language_sets(values: list[str]) -> dict[str, list[str]]:
 
 
 def cmd_trim(a) -> int:
+    from flows.cli import one_line_errors
     from flows.prefect_env import configure_prefect_env
+    from jobs.preflight import check_trim
 
-    params = params_from_args(a).checked()  # fails here, before Spark or Prefect start
+    params = check_trim(params_from_args(a).checked())  # fails here, before Spark or Prefect start
     configure_prefect_env()
+    one_line_errors()
     res = vocab_trim(params)
     s = res["trim"]["summary"]
     print(f"{s['tokenizer_name']}: {s['vocab_before']:,} -> {s['vocab_after']:,} ids "
@@ -260,8 +263,9 @@ def add_cli(subparsers) -> None:
                                      "../shared/data/tokenizers/MANIFEST.json --corpus-path "
                                      "../shared/data/flores200/flores200_dev_devtest.parquet --languages "
                                      "eng_Latn,fra_Latn --min-frequency 1 --out out/trim")
-    p.add_argument("--tokenizer", required=True, help="registry name (or manifest entry name) of the tokenizer")
-    p.add_argument("--languages", required=True, help="comma-separated languages to trim for")
+    p.add_argument("--config", help="YAML file with the parameters below (underscores; options given here win)")
+    p.add_argument("--tokenizer", help="registry name (or manifest entry name) of the tokenizer (required)")
+    p.add_argument("--languages", help="comma-separated languages to trim for (required)")
     p.add_argument("--min-frequency", type=int, default=1, help="minimum count to keep a token (default 1: "
                    "every token the trimming text uses, which guarantees identical segmentation of it)")
     p.add_argument("--top-n", type=int, help="keep at most this many of the most frequent tokens")
@@ -269,7 +273,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--tokenizer-manifest", help="MANIFEST.json to register the tokenizer from")
     p.add_argument("--tokenizer-file", help="tokenizer file to register under --tokenizer")
     p.add_argument("--tokenizer-format", help="format of --tokenizer-file (default: sniffed)")
-    p.add_argument("--pattern", help="pre-tokenization regex of a tiktoken --tokenizer-file")
+    p.add_argument("--pattern", dest="tokenizer_pattern", help="pre-tokenization regex of a tiktoken --tokenizer-file")
     p.add_argument("--corpus-source", default="flores-parquet", help="ingest source kind (see tokatlas run)")
     p.add_argument("--corpus-path", help="corpus to ingest (default: use the corpus already under --out)")
     p.add_argument("--corpus-name", default="flores200")

@@ -8,12 +8,13 @@ From Python (tests, benchmarks):
 
     with cluster.start(n_workers=2) as c:
         subprocess.run(["spark-submit", "--master", c.master_url, "jobs/encode.py", ...])
-        c.kill_worker(0)          # SIGKILL a worker's process group: JVM, executor, Python workers
+        c.kill_worker(0)          # SIGKILL a worker's session: JVM, executor, Python workers
 
 Nothing is downloaded: the daemons are `bin/spark-class` of the installed pyspark.
-Each daemon gets its own process group, so stopping or killing a worker also ends
-the executor and Python workers it started. The handle is saved as `cluster.json`
-in the work dir so `stop` works from another process.
+Each daemon gets its own session, so stopping or killing a worker also ends the
+executor and Python workers it started (by session, not process group: pyspark's
+daemon moves itself and its workers to a group of their own). The handle is saved
+as `cluster.json` in the work dir so `stop` works from another process.
 """
 
 from __future__ import annotations
@@ -45,6 +46,24 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).resolve().parent
 
 
+def wait_until(check, timeout: float, what: str, *, interval: float = 0.5, retry_on=(OSError, ValueError)):
+    """Call `check()` until it returns something truthy, and return that. An exception in
+    `retry_on` means "not yet" (a port not listening, a half-started server's non-JSON page);
+    others propagate. At the deadline, raise TimeoutError naming `what` and the last outcome."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+            last = repr(value)
+        except retry_on as e:
+            last = f"{type(e).__name__}: {e}"
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what}: not reached after {timeout:.0f}s (last check: {last})")
+        time.sleep(interval)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -73,7 +92,8 @@ class Cluster:
 
     # -- inspection ------------------------------------------------------------------------
     def state(self, timeout: float = 5.0) -> dict:
-        """The master's JSON status (workers, apps)."""
+        """The master's JSON status (workers, apps). While the master starts, its web UI answers
+        `/json/` with an HTML page for a moment: that raises ValueError (JSONDecodeError)."""
         with urllib.request.urlopen(f"{self.webui_url}/json/", timeout=timeout) as r:
             return json.load(r)
 
@@ -89,34 +109,37 @@ class Cluster:
         return [d for d in self.daemons if d.role.startswith("worker-")]
 
     def wait_for_workers(self, n: int, timeout: float = 180.0) -> None:
-        """Block until `n` workers are ALIVE at the master; raise with the logs if a daemon died."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
+        """Block until `n` workers are ALIVE at the master; raise with the logs if a daemon died
+        or the deadline passes."""
+        def ready() -> bool:
             for d in self.daemons:
                 if not _alive(d.pid):
                     raise RuntimeError(f"spark {d.role} (pid {d.pid}) exited during start-up:\n{_tail(d.log)}")
-            try:
-                if self.alive_workers() >= n:
-                    return
-            except OSError as e:  # the master's web UI is not up yet
-                last = e
-            time.sleep(0.5)
-        logs = "\n".join(f"--- {d.role}\n{_tail(d.log)}" for d in self.daemons)
-        raise TimeoutError(f"{n} workers not registered with {self.master_url} after {timeout:.0f}s "
-                           f"(last error {last}):\n{logs}")
+            return self.alive_workers() >= n
+
+        try:
+            wait_until(ready, timeout, f"{n} workers registered with {self.master_url}")
+        except TimeoutError as e:
+            logs = "\n".join(f"--- {d.role}\n{_tail(d.log)}" for d in self.daemons)
+            raise TimeoutError(f"{e}\n{logs}") from None
+
+    def wait_idle(self, timeout: float = 180.0) -> None:
+        """Block until no worker runs an executor or its Python workers: after a driver is killed,
+        its executors run on (and may finish a task) until the master has removed the application."""
+        wait_until(lambda: not any(_is_executor(p) for d in self.workers for p in session_members(d.pid)), timeout,
+                   f"executors on {self.master_url} ended", interval=0.2)
 
     # -- faults and shutdown ---------------------------------------------------------------
     def kill_worker(self, index: int = 0, sig: int = signal.SIGKILL) -> Daemon:
-        """Send `sig` to worker `index`'s process group (worker JVM, its executors, their Python workers)."""
+        """Send `sig` to worker `index`'s session (worker JVM, its executors, their Python workers)."""
         d = self.workers[index]
-        _killpg(d.pid, sig)
+        _kill_session(d.pid, sig)
         return d
 
     def restart_worker(self, index: int = 0, timeout: float = 180.0) -> Daemon:
         """Stop worker `index` if it still runs, start it again, and wait until all workers are ALIVE."""
         old = self.workers[index]
-        _killpg(old.pid, signal.SIGKILL)
+        _kill_session(old.pid, signal.SIGKILL)
         _reap(old.pid)
         new = _launch(spark_home(), _env(Path(self.work_dir)), Path(self.work_dir), old.role, old.webui_port, old.args)
         self.daemons[self.daemons.index(old)] = new
@@ -125,14 +148,14 @@ class Cluster:
         return new
 
     def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM every daemon's process group, SIGKILL what is left after `timeout`; idempotent."""
+        """SIGTERM every daemon's session, SIGKILL what is left after `timeout`; idempotent."""
         for d in reversed(self.daemons):  # workers first, so the master does not log them as lost
-            _killpg(d.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(_group_alive(d.pid) for d in self.daemons):
-            time.sleep(0.2)
+            _kill_session(d.pid, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            wait_until(lambda: not any(session_members(d.pid) for d in self.daemons), timeout,
+                       "daemons stopped", interval=0.2)
         for d in self.daemons:
-            _killpg(d.pid, signal.SIGKILL)
+            _kill_session(d.pid, signal.SIGKILL)
         for d in self.daemons:
             _reap(d.pid)
         state = Path(self.work_dir) / "cluster.json"
@@ -223,43 +246,52 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return _alive(pgid) or any(_alive(int(p)) for p in _group_members(pgid))
-
-
-def _group_members(pgid: int) -> list[str]:
-    members = []
+def session_members(sid: int) -> dict[int, int]:
+    """pid -> process group of every live process of session `sid` (zombies excluded). A daemon
+    started with its own session keeps all its descendants in it, even those that moved to a group
+    of their own or were re-parented to init after their parent died."""
+    members = {}
     for p in os.listdir("/proc"):
         if p.isdigit():
             try:
                 with open(f"/proc/{p}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[2]) == pgid:
-                        members.append(p)
-            except (OSError, IndexError, ValueError):
-                pass
+                    state, _, pgid, session = f.read().rsplit(")", 1)[1].split()[:4]
+            except (OSError, ValueError):
+                continue
+            if int(session) == sid and state != "Z":
+                members[int(p)] = int(pgid)
     return members
 
 
-def _killpg(pgid: int, sig: int) -> None:
-    # Each daemon leads its own group (start_new_session); the cmdline check guards against
-    # a recycled pid when `stop` runs long after `start`, from another process.
-    if not any(_is_spark(p) for p in _group_members(pgid)):
+def _kill_session(sid: int, sig: int) -> None:
+    """Send `sig` to every process group of session `sid`: a whole group at once, so a process
+    forking meanwhile (pyspark's daemon starting a worker) cannot leave a child behind."""
+    members = session_members(sid)
+    # The cmdline check guards against a recycled pid when `stop` runs long after `start`, from another process.
+    if not any(_is_spark(p) for p in members):
         return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+    for pgid in set(members.values()):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
 
 
-def _is_spark(pid: str) -> bool:
+def _cmdline(pid: int) -> bytes:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmd = f.read()
+            return f.read()
     except OSError:
-        return False
+        return b""
+
+
+def _is_spark(pid: int) -> bool:
+    cmd = _cmdline(pid)
     return b"org.apache.spark" in cmd or b"pyspark" in cmd or b"spark-class" in cmd
+
+
+def _is_executor(pid: int) -> bool:
+    """An executor JVM or one of its Python processes (pyspark's daemon and the workers it forks)."""
+    cmd = _cmdline(pid)
+    return b"CoarseGrainedExecutorBackend" in cmd or b"pyspark.daemon" in cmd
 
 
 def _reap(pid: int) -> None:
@@ -299,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "status":
         try:
             st = c.state()
-        except OSError as e:
+        except (OSError, ValueError) as e:
             print(f"{c.master_url}: master not answering ({e})", file=sys.stderr)
             return 1
         print(c.master_url)

@@ -170,6 +170,7 @@ def encode_status(out, corpus: str | None = None, tokenizers: list[str] | None =
     elif corpus not in corpora:
         raise ConfigError(f"corpus {corpus!r} has not been ingested under {out}; ingested: "
                           f"{', '.join(corpora) or '(none)'}")
+    corpus_store.ingested_versions(out, corpus)  # a corpus with nothing to encode says why, first
     specs = Registry(registry_dir(out)).select(tokenizers)
     if not specs:
         raise ConfigError(f"no tokenizers registered under {registry_dir(out)}")

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
 
+from tokenizers_registry.base import FATAL
+
 
 @dataclass
 class CellRunSummary:
@@ -37,6 +39,19 @@ class CellRunSummary:
               f"{self.wall_seconds:.1f}s")
         for f in self.failures:
             print("FAILED", *f, file=sys.stderr)
+
+
+def cell_error(e: BaseException) -> BaseException:
+    """`e`, to record as the cell's own failure; re-raises interrupts and exits (`FATAL`).
+
+    Cell runners catch BaseException so that a Rust panic in a tokenizer library (pyo3's
+    `PanicException`) fails its cell instead of the Spark job: `except BaseException as e:
+    fail(cell_error(e))`. tiktoken and HF tokenizers stay usable after a panic, so the worker's
+    cached tokenizer serves the next cell (tests/test_tokenizer_failures.py checks its counts).
+    """
+    if isinstance(e, FATAL):
+        raise e
+    return e
 
 
 def run_cells(spark, work: list[tuple], run_cell: Callable[..., dict], summary_schema: pa.Schema,

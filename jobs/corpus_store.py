@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.layout import corpus_lang_dir, dataset_dir
+from tokenizers_registry.base import ConfigError
 
 VERSION_KEY = b"tokatlas.corpus_version"
 
@@ -93,6 +94,17 @@ def read_corpus_manifest(out, corpus: str) -> dict[str, dict]:
 def read_corpus_versions(out, corpus: str) -> dict[str, str]:
     """{lang: corpus_version} of an ingested corpus; {} when it was never ingested."""
     return {lang: v["version"] for lang, v in read_corpus_manifest(out, corpus).items()}
+
+
+def ingested_versions(out, corpus: str) -> dict[str, str]:
+    """`read_corpus_versions`, or a ConfigError saying why there is nothing to encode."""
+    versions = read_corpus_versions(out, corpus)
+    if versions:
+        return versions
+    rejects = rejects_file(out, corpus)
+    if rejects.is_file():
+        raise ConfigError(f"corpus {corpus!r}: every row was quarantined (see rejects: {rejects})")
+    raise ConfigError(f"corpus {corpus!r} has not been ingested under {out}")
 
 
 def read_language(out, corpus: str, lang: str, columns: list[str] | None = None) -> pa.Table:

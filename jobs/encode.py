@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from jobs import corpus_store
 from jobs.args import csv_list
-from jobs.cells import CellRunSummary, run_cells
+from jobs.cells import CellRunSummary, cell_error, run_cells
 from jobs.counting import count_batch, count_tokens
 from jobs.layout import cell_file, clean_temp, registry_dir, write_parquet_atomic
 from schemas import CELL_FAILURES, CORPUS_COUNTS, TOKEN_COUNTS, conform
@@ -76,9 +76,7 @@ class EncodeSummary(CellRunSummary):
 def plan_cells(out, corpus: str, specs: list[TokenizerSpec], languages: list[str] | None = None,
                shard_size: int | None = None) -> list[Cell]:
     """All cells of corpus × tokenizers, sorted by tokenizer so tasks reuse loaded tokenizers."""
-    versions = corpus_store.read_corpus_versions(out, corpus)
-    if not versions:
-        raise ConfigError(f"corpus {corpus!r} has not been ingested under {out}")
+    versions = corpus_store.ingested_versions(out, corpus)
     langs = sorted(versions)
     if languages:
         missing = sorted(set(languages) - set(versions))
@@ -122,7 +120,8 @@ def _first_failing(tok, texts: list[str]) -> int | None:
     for i, t in enumerate(texts):
         try:
             tok.encode_batch([t])
-        except Exception:
+        except BaseException as e:
+            cell_error(e)
             return i
     return None
 
@@ -150,8 +149,8 @@ def run_cell(cell: Cell, spec: dict, out, registry_root, *, word_stats: bool = T
 
     try:
         tok = load_tokenizer(spec, registry_root)
-    except Exception as e:
-        return fail("load", e)
+    except BaseException as e:  # a Rust panic is a BaseException: see cell_error
+        return fail("load", cell_error(e))
     rows = _language_rows(out, cell.corpus, cell.lang, cell.corpus_version)
     n = rows.num_rows
     size = -(-n // cell.n_shards)
@@ -163,7 +162,8 @@ def run_cell(cell: Cell, spec: dict, out, registry_root, *, word_stats: bool = T
         chunk = texts[start:start + BATCH]
         try:
             parts.append(count_batch(tok, chunk, script, word_stats=word_stats))
-        except Exception as e:
+        except BaseException as e:
+            cell_error(e)
             i = _first_failing(tok, chunk)
             at = start + (i or 0)
             return fail("encode", e, shard["split"][at].as_py(), shard["sentence_id"][at].as_py())
@@ -192,8 +192,8 @@ def run_cell(cell: Cell, spec: dict, out, registry_root, *, word_stats: bool = T
         joined = " ".join(rows["text"].to_pylist())  # FLORES convention: lines joined by single spaces
         try:
             ctc = count_tokens(tok, joined)
-        except Exception as e:
-            return fail("corpus_level", e)
+        except BaseException as e:
+            return fail("corpus_level", cell_error(e))
         cc = {"corpus": cell.corpus, "corpus_version": cell.corpus_version, "tokenizer_id": cell.tokenizer_id,
               "n_sentences": n, "n_tokens": ctc,
               "n_tokens_sentence_sum": total if cell.n_shards == 1 else None,

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from schemas.languages import is_lang_code
-from tokenizers_registry.base import ConfigError
+from tokenizers_registry.base import ConfigError, check_name
 from tokenizers_registry.training import ALGORITHMS, PRE_TOKENIZERS
 
 SOURCE_KINDS = ("flores", "udhr", "parquet", "text")
@@ -120,8 +120,8 @@ class Cell:
     def name(self) -> str:
         """Registry name: readable, and unique through the id suffix."""
         t = f"-t{self.transition_vocab}" if self.transition_vocab else ""
-        return f"grid-{self.lang}-{self.algorithm}-{self.pre_tokenizer}-v{self.vocab_size}{t}-b{self.byte_budget}-" \
-               f"{(self.cell_id or '')[:8]}"
+        return check_name(f"grid-{self.lang}-{self.algorithm}-{self.pre_tokenizer}-v{self.vocab_size}{t}-"
+                          f"b{self.byte_budget}-{(self.cell_id or '')[:8]}", "grid cell name")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -213,17 +213,14 @@ def spec_from_dict(d: dict, *, base_dir: str | Path | None = None) -> GridSpec:
 
 def load_spec(path: str | Path) -> GridSpec:
     """Read and validate a YAML grid spec; data paths are relative to the spec's folder."""
-    import yaml
+    from jobs.args import load_config  # YAML errors as file, line and problem, never an excerpt
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"grid spec {path} does not exist")
+    d = load_config(path)
     try:
-        d = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"grid spec {path}: not valid YAML: {e}") from None
-    try:
-        return spec_from_dict(d or {}, base_dir=path.parent)
+        return spec_from_dict(d, base_dir=path.parent)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
     except TypeError as e:  # wrong value types inside nested mappings
@@ -232,8 +229,10 @@ def load_spec(path: str | Path) -> GridSpec:
 
 def check_spec(spec: GridSpec) -> GridSpec:
     """Raise ConfigError naming the offending field unless `spec` is valid; returns it."""
-    if not spec.name or not all(c.isalnum() or c in "-_." for c in spec.name):
-        raise _err("name", f"{spec.name!r} must be non-empty letters, digits, '-', '_' or '.'")
+    try:  # the grid's folder and its tokenizers' names
+        check_name(spec.name, "name")
+    except ConfigError as e:
+        raise _err("name", str(e)) from None
     for key in ("languages", "algorithms", "vocab_sizes", "train_bytes", "pre_tokenizers"):
         values = getattr(spec, key)
         if not values:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
 import shutil
 import time
@@ -99,14 +100,18 @@ def _require_columns(path: Path, needed: list[str]) -> list[str]:
 
 
 def _unique(path: Path, columns: list[str]) -> set[str]:
-    import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
     t = ds.dataset(str(path), format="parquet").to_table(columns=columns)
-    if len(columns) == 1:
-        return {str(x) for x in pc.unique(t[columns[0]]).to_pylist() if x is not None}
+    for name in columns:  # labels that are not UTF-8 are only escaped here: the reader quarantines them
+        if pa.types.is_string(t[name].type) or pa.types.is_large_string(t[name].type):
+            t = t.set_column(t.schema.get_field_index(name), name, t[name].cast(pa.large_binary()))
     t = t.group_by(columns).aggregate([])
-    return {"_".join(str(v) for v in row.values()) for row in t.to_pylist() if None not in row.values()}
+
+    def label(v):
+        return readers.decode_line(v)[0] if isinstance(v, bytes) else str(v)
+
+    return {"_".join(label(v) for v in row.values()) for row in t.to_pylist() if None not in row.values()}
 
 
 def _probe(kind: str, path: Path | None, opts: ReaderOptions) -> set[str] | None:
@@ -145,6 +150,28 @@ def _probe(kind: str, path: Path | None, opts: ReaderOptions) -> set[str] | None
             raise ConfigError(f"no locale/*/LC_MESSAGES/django.mo catalogs under {path or readers.django_root()}")
         return set(cats) | {"en"}
     raise AssertionError(kind)
+
+
+def _check_readable(kind: str, path: Path | None) -> None:
+    """Open every file the reader will read (and list every folder it walks), so that an
+    unreadable one is a PermissionError here rather than a Spark task failing later."""
+    if path is None or not path.exists():  # the default Django / a FLORES+ folder still to fetch
+        return
+    if path.is_dir():  # os.walk reports unreadable folders, which Path.rglob would skip silently
+        def fail(e):
+            raise e
+
+        for _, dirs, _ in os.walk(path, onerror=fail):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+    files = {"jsonl": lambda: readers.jsonl_files(path),
+             "text": lambda: [f.path for f in readers.text_files(path)],
+             "flores-folder": lambda: [f.path for f in readers.flores_folder_files(path)],
+             "flores-plus-hub": lambda: [f for f, _, _ in readers.flores_plus_files(path)],
+             "django": lambda: [f for fs in readers.django_catalogs(path).values() for f in fs]}.get(
+                 kind, lambda: files_under(path))()
+    for f in files:
+        with open(f, "rb"):
+            pass
 
 
 def _normalize_requested(languages) -> list[str] | None:
@@ -209,7 +236,11 @@ def check_config(source_kind: str, path, corpus_name: str | None, out, languages
         if not p.exists():
             raise ConfigError(f"{source_kind} path {p} does not exist")
     cfg = IngestConfig(source_kind, p, corpus, out, langs, float(min_language_coverage), opts)
-    cfg.labels = _probe(source_kind, p, opts)
+    try:
+        _check_readable(source_kind, p)
+        cfg.labels = _probe(source_kind, p, opts)
+    except PermissionError as e:
+        raise ConfigError(f"permission denied: {e.filename}") from None
     if cfg.labels is not None and langs:
         _check_present(langs, cfg.available, f"{source_kind} source {p or 'django'}")
     return cfg
@@ -574,12 +605,14 @@ def _report(n_in: dict, written: dict, rejected: dict) -> list[dict]:
 
 def _remove_stale_languages(out, corpus: str, keep: set[str]) -> list[str]:
     """Delete language folders of an earlier ingest that this one did not write."""
+    from jobs.layout import dataset_dir, inside
+
     removed = []
     root = corpus_store.corpus_dir(out, corpus)
     for d in sorted(root.glob("lang=*")) if root.is_dir() else []:
         lang = d.name.split("=", 1)[1]
         if lang not in keep:
-            shutil.rmtree(d)
+            shutil.rmtree(inside(dataset_dir(out, "corpus"), d))  # never outside <out>/corpus
             removed.append(lang)
     return removed
 
@@ -665,7 +698,7 @@ def ingest(spark, source_kind: str, path, corpus_name: str | None, out, language
     fp = source_fingerprint(cfg)
     if not force and (prev := _unchanged(cfg, fp)) is not None:
         prev.skipped, prev.seconds = True, time.perf_counter() - t0
-        return prev
+        return _nonempty(prev)
     raw = read_source(spark, cfg)
     labels = _labels_read(cfg)
     cached = raw.persist(StorageLevel.MEMORY_AND_DISK) if labels is None else None  # scanned twice
@@ -707,7 +740,18 @@ def ingest(spark, source_kind: str, path, corpus_name: str | None, out, language
     s.seconds = time.perf_counter() - t0
     s.fingerprint = fp
     corpus_store.write_ingest_record(cfg.out, cfg.corpus, {"fingerprint": fp, "summary": s.to_dict()})
-    return s
+    return _nonempty(s)
+
+
+def _nonempty(s: IngestSummary) -> IngestSummary:
+    """`s`, unless no row was kept: nothing downstream could run, so say why (after the
+    rejects, versions and record are written, so a re-run says the same at once)."""
+    if s.rows_kept:
+        return s
+    if not s.rows_in:
+        raise ConfigError(f"corpus {s.corpus!r}: {s.path or 'the source'} holds no rows")
+    raise ConfigError(f"corpus {s.corpus!r}: every row was quarantined "
+                      f"(see rejects: {corpus_store.rejects_file(s.out, s.corpus)})")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,9 @@
     <out>/reports/<report>/index.html, report.md, *.png    human-readable reports
 
 A cell file's name is derived from (tokenizer, corpus, corpus version, shard) only,
-so a re-run or a retried task overwrites it instead of adding a duplicate.
+so a re-run or a retried task overwrites it instead of adding a duplicate. Names that
+become path parts pass `check_name`, and whatever is written or removed under a path
+derived from a name is first checked with `inside(root, path)`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tokenizers_registry.base import check_name
+from tokenizers_registry.store import inside  # the one containment check, also for jobs
+
 
 def dataset_dir(out: str | Path, name: str) -> Path:
     return Path(out) / name
@@ -32,16 +37,20 @@ def registry_dir(out: str | Path) -> Path:
 
 
 def corpus_lang_dir(out: str | Path, corpus: str, lang: str) -> Path:
-    return Path(out) / "corpus" / f"corpus={corpus}" / f"lang={lang}"
+    return Path(out) / "corpus" / f"corpus={check_name(corpus, 'corpus name')}" / f"lang={check_name(lang, 'language')}"
 
 
 def report_dir(out: str | Path, report: str) -> Path:
-    return Path(out) / "reports" / report
+    d = Path(out) / "reports" / report
+    inside(d.parent, d)  # report names are built from checked names (premium-<corpus>, trim-<tokenizer>)
+    return d
 
 
 def cell_file(out: str | Path, dataset: str, lang: str, tokenizer_id: str, corpus: str,
               corpus_version: str, shard: int = 0) -> Path:
-    return Path(out) / dataset / f"lang={lang}" / f"{tokenizer_id}-{corpus}-{corpus_version}-{shard:05d}.parquet"
+    check_name(corpus, "corpus name")
+    return Path(out) / dataset / f"lang={check_name(lang, 'language')}" / \
+        f"{tokenizer_id}-{corpus}-{corpus_version}-{shard:05d}.parquet"
 
 
 def write_parquet_atomic(table: pa.Table, path: str | Path) -> Path:

@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobs.cells import cell_error
 from jobs.layout import write_parquet_atomic
 from tokenizers_registry.merges import PAIR_SHIFT, MergeList, load_merges
 
@@ -330,7 +331,8 @@ def run_cell(cell: dict) -> dict:
                           "top_k": cell.get("top_k", DEFAULT_TOP_K)})
         row.update(T=tr.T, n_derived=ml.n_derived, n_skipped=len(ml.skipped), n_deltas=len(tr.delta),
                    total_pairs=tr.total_pairs, n_bytes=tr.n_bytes)
-    except Exception as e:  # a bad tokenizer or sample fails its cell only
+    except BaseException as e:  # a bad tokenizer or sample (a Rust panic too) fails its cell only
+        cell_error(e)
         row.update(status="failed", error=f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
     row["seconds"] = time.time() - t0
     return row

@@ -98,6 +98,9 @@ def run_trial(trial: dict) -> dict:
                 "seed": trial["seed"], "n": trial["n"], "T": prob.T, "sample_lines": trial["sample_lines"],
                 "sample_bytes": int(sum(tr[lang].n_bytes for lang in langs) / len(langs)),
                 "train_bytes": trial["train_bytes"], "kind": kind, "langs": ",".join(langs), "code": code,
+                # per category, in the order of `langs`: so a reader can recompute every score
+                "true_proportion": beta.tolist(), "estimated_proportion": sol.proportion.tolist(),
+                "random_guess": guess.tolist(),
                 "mse": float(np.mean((sol.proportion - beta) ** 2)),
                 "mse_random": float(np.mean((guess - beta) ** 2)),
                 "mse_uniform": float(np.mean((1.0 / trial["n"] - beta) ** 2)),
@@ -160,8 +163,10 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 
 def markdown_table(rows: list[dict], cols: list[str]) -> str:
-    fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    from jobs.premium_report import markdown_cell
+
+    fmt = lambda v: markdown_cell(f"{v:.3g}" if isinstance(v, float) else v)  # noqa: E731
+    lines = ["| " + " | ".join(map(markdown_cell, cols)) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
 
@@ -192,19 +197,21 @@ def write_mixture_report(out: str | Path, estimates: dict[str, dict], title: str
             if e.get("lo") is not None:
                 s += f" [{e['lo'][k] * 100:.1f}, {e['hi'][k] * 100:.1f}]"
             cell[i][j] = s
-    md = [f"# {title}", "", "Share of training bytes (%) among the listed categories, with the 95% bootstrap "
+    from jobs.premium_report import markdown_cell  # names come from manifests and category files
+
+    md = [f"# {markdown_cell(title)}", "", "Share of training bytes (%) among the listed categories, with the 95% bootstrap "
           "interval in brackets (see the tokenizer table for the resampling unit).", ""]
-    md.append("| category | " + " | ".join(toks) + " |")
+    md.append("| category | " + " | ".join(map(markdown_cell, toks)) + " |")
     md.append("|---|" + "---|" * len(toks))
     order = np.argsort(-np.nan_to_num(np.nanmean(M, axis=1)))
     for i in order:
-        md.append(f"| {cats[i]} | " + " | ".join(cell[i]) + " |")
+        md.append(f"| {markdown_cell(cats[i])} | " + " | ".join(cell[i]) + " |")
     md += ["", "| tokenizer | T | merges used by the LP | merges derived | skipped | LP status | constraints | rounds "
            "| LP s | bootstrap |", "|---|---|---|---|---|---|---|---|---|---|"]
     for t in toks:
         e = estimates[t]
         m = e.get("merges", {})
-        md.append(f"| {t} | {e['T']} | {e.get('merges_used', '')} | {m.get('n_derived', '')} of {m.get('n_candidates', '')} | "
+        md.append(f"| {markdown_cell(t)} | {e['T']} | {e.get('merges_used', '')} | {m.get('n_derived', '')} of {m.get('n_candidates', '')} | "
                   f"{m.get('n_skipped', '')} (+{m.get('n_dropped_manual', 0)} manual) | {e['status']} | "
                   f"{e['n_constraints']} | {e.get('n_rounds', '')} | {e.get('lp_seconds', 0):.1f} | "
                   f"{e.get('n_bootstrap', 0)} x {e.get('bootstrap', '')} |")

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from jobs.layout import write_parquet_atomic
-from tokenizers_registry.base import ConfigError
+from tokenizers_registry.base import ConfigError, check_name
 
 
 def flores_texts(path: str | Path, lang: str, splits: tuple[str, ...] = ("dev", "devtest")) -> list[str]:
@@ -56,7 +56,8 @@ def python_stdlib_texts(max_bytes: int = 1 << 20, root: str | Path | None = None
 
 
 def sample_path(out: str | Path, category: str) -> Path:
-    return Path(out) / "mixture" / "samples" / f"category={category}" / "sample.parquet"
+    return Path(out) / "mixture" / "samples" / f"category={check_name(category, 'mixture category')}" / \
+        "sample.parquet"
 
 
 def write_sample(out: str | Path, category: str, texts: list[str]) -> Path:

@@ -137,7 +137,7 @@ def _map(spark, fn, items: list) -> list[dict]:
 def finish(spec: dict) -> tuple[MixtureSolution, dict]:
     """Main solution + replicates → intervals, the estimates Parquet, and the result record;
     older fingerprints of the tokenizer are removed."""
-    from jobs.layout import write_parquet_atomic
+    from jobs.layout import inside, write_parquet_atomic
 
     d = solve_dir(spec)
     sol = load_solution(d / "main.npz")
@@ -148,7 +148,7 @@ def finish(spec: dict) -> tuple[MixtureSolution, dict]:
         secs += sum(r["seconds"] for r in reps)
         set_intervals(sol, [r["proportion"] for r in reps], [r["objective"] for r in reps], spec["unit"])
     write_parquet_atomic(estimates_table(spec["tokenizer"], sol, sol.T), estimates_path(spec["out"], spec["tokenizer"]))
-    for old in d.parent.iterdir():
+    for old in inside(Path(spec["out"]) / "mixture" / "solves", d.parent).iterdir():  # never outside its root
         if old.is_dir() and old.name != d.name:
             shutil.rmtree(old, ignore_errors=True)
     result = {"categories": sol.names, "proportion": sol.proportion.tolist(),

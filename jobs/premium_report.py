@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from tokenizers_registry.base import printable
+
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
 FIGURES = {  # file stem -> caption
     "premium_by_language": "Token premium (CTC) per language and tokenizer, most expensive on top; "
@@ -109,8 +111,20 @@ def _ci(v, lo, hi) -> str:
     return f"{v:.2f} [{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) and np.isfinite(hi) else f"{v:.2f}"
 
 
+_MD_ESCAPES = str.maketrans({"\\": "\\\\", "|": "\\|", "`": "\\`", "<": "&lt;"})
+
+
+def markdown_cell(text) -> str:
+    """`text` safe in a Markdown table cell or inline text: `\\`, `|` and backticks escaped, `<` as
+    `&lt;` (no HTML), newlines and terminal control characters shown as escapes (`printable`)."""
+    return printable(str(text).translate(_MD_ESCAPES))
+
+
 def _md_table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
-    """A pipe table padded to column widths, so it reads as a table in a terminal too."""
+    """A pipe table padded to column widths, so it reads as a table in a terminal too; every cell
+    escaped with `markdown_cell` (names come from registries and corpora)."""
+    headers = [markdown_cell(h) for h in headers]
+    rows = [[markdown_cell(c) for c in r] for r in rows]
     w = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
 
     def line(cells):
@@ -359,13 +373,14 @@ def plot_why(d: _Data):
 
 
 # -- the report ------------------------------------------------------------------------------------
-def _definitions(d: _Data) -> list[str]:
+def _definitions(d: _Data, esc=str) -> list[str]:
+    """The definitions list; `esc` escapes the names in it (markdown_cell for report.md)."""
     n_zero = int(np.nansum(d.m["n_reference_zero"]))
     ns = d.m["n_sentences"][np.isfinite(d.m["n_sentences"]) & (d.m["n_sentences"] > 0)]
     lines = [
-        f"- **premium (CTC)** = corpus token count of the language / that of {d.reference}, same tokenizer; "
-        "the corpus is the language's lines joined by single spaces and encoded once.",
-        f"- **mean-of-ratios** = mean over aligned sentences of n_tokens(language) / n_tokens({d.reference}).",
+        f"- **premium (CTC)** = corpus token count of the language / that of {esc(d.reference)}, same "
+        "tokenizer; the corpus is the language's lines joined by single spaces and encoded once.",
+        f"- **mean-of-ratios** = mean over aligned sentences of n_tokens(language) / n_tokens({esc(d.reference)}).",
         f"- **95% CI**: percentile bootstrap over sentences, {d.n_bootstrap} replicates, the same resampled "
         "sentences for every language and tokenizer (paired, so intervals are comparable). The corpus-level "
         "count cannot be resampled without re-encoding, so the CTC interval is that of the ratio of "
@@ -414,20 +429,22 @@ def render_premium_report(premium_table: pa.Table, out_dir, title: str = "Token 
     miss = missing_cells(d)
     if miss[1]:
         tables.append(("Cells without a premium (failed cells or missing reference)", miss))
-    intro = (f"Corpus **{d.corpus}**, reference **{d.reference}**: {len(d.ids)} tokenizers x "
-             f"{len(d.langs)} languages. Premium > 1 means the language needs more tokens than "
-             f"{d.reference} for the same content.")
+    def intro(esc=str):
+        return (f"Corpus **{esc(d.corpus)}**, reference **{esc(d.reference)}**: {len(d.ids)} tokenizers x "
+                f"{len(d.langs)} languages. Premium > 1 means the language needs more tokens than "
+                f"{esc(d.reference)} for the same content.")
 
-    md = [f"# {title}", "", _wrap(intro), ""]
+    md = [f"# {markdown_cell(title)}", "", _wrap(intro(markdown_cell)), ""]
     for name, (h, rows, right) in tables:
         md += [f"## {name}", "", _md_table(h, rows, right), ""]
     md += ["## Plots", ""] + [f"- {FIGURES[s]}  \n  `{s}.png`" + ("  (`.svg`)" if s == "premium_by_language" else "")
                               for s in FIGURES] + [""]
-    md += [f"![premium by language]({'premium_by_language.png'})", "", "## Definitions", "", *(_wrap(x, "  ") for x in _definitions(d)), ""]
+    md += [f"![premium by language]({'premium_by_language.png'})", "", "## Definitions", "",
+           *(_wrap(x, "  ") for x in _definitions(d, markdown_cell)), ""]
     paths["markdown"] = out / "report.md"
     paths["markdown"].write_text("\n".join(md), encoding="utf-8")
 
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{_md_inline(intro)}</p>"]
+    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{_md_inline(intro())}</p>"]
     for name, (h, rows, right) in tables:
         body += [f"<h2>{html.escape(name)}</h2>", _html_table(h, rows, right)]
     body.append("<h2>Plots</h2>")

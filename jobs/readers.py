@@ -17,16 +17,21 @@ sentence, nothing validated or dropped yet.
 
 Text files are read as bytes (`binaryFile`) and split into lines on the executors
 with `mapInArrow`, so many files scale out and invalid UTF-8 is reported per line
-rather than replaced silently. Paths are listed on the driver: local (or mounted)
-file systems only.
+rather than replaced silently. Values of JSONL records and Parquet columns, whatever
+their type, go through one check (`check_fields`): what is no valid UTF-8 or has the
+wrong type becomes an `invalid_utf8` / `bad_record` row, never an exception. Paths are
+listed on the driver: local (or mounted) file systems only.
 """
 
 from __future__ import annotations
 
 import gettext
 import json
+import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -80,14 +85,108 @@ def split_lines(content: bytes) -> list[bytes]:
     return [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]
 
 
-def decode_line(line: bytes) -> tuple[str, str | None]:
+def decode_line(line: bytes, what: str = "line") -> tuple[str, str | None]:
     """(text, None) for valid UTF-8, else (text with \\x escapes, what was invalid)."""
     try:
         return line.decode("utf-8"), None
     except UnicodeDecodeError as e:
         bad = line[e.start:e.end]
         return (line.decode("utf-8", "backslashreplace"),
-                f"invalid UTF-8 at byte {e.start} of the line ({bad!r}: {e.reason})")
+                f"invalid UTF-8 at byte {e.start} of the {what} ({bad!r}: {e.reason})")
+
+
+# -- values → checked fields: one rule set for every source -------------------------------
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+_INT_STRING = re.compile(r"-?[0-9]+")  # ASCII digits only: no '²', '٣', spaces or '1.5'
+_TYPE_NAMES = {bool: "boolean", int: "integer", float: "number", Decimal: "number", str: "string", bytes: "bytes",
+               dict: "object", list: "array", tuple: "array"}
+
+
+def _type_name(v) -> str:
+    return _TYPE_NAMES.get(type(v), type(v).__name__)
+
+
+def utf8_safe(s: str) -> str:
+    """`s` with lone surrogates as `\\udxxx` escapes: always encodable as UTF-8."""
+    return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _decoded(v, what: str) -> tuple[object, str | None]:
+    """Bytes decoded and strings checked for lone surrogates (JSON `\\ud800` escapes):
+    (value, None) or (value with escapes, why it is not valid UTF-8); other values as they are."""
+    if isinstance(v, bytes):
+        return decode_line(v, what)
+    if isinstance(v, str):
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError as e:
+            return (utf8_safe(v), f"lone surrogate U+{ord(v[e.start]):04X} at character {e.start} of the {what} "
+                                  "(not valid UTF-8)")
+    return v, None
+
+
+def _shown(v) -> str:
+    s = repr(v) if isinstance(v, str) else str(v)
+    return s if len(s) <= 60 else s[:59] + "…"
+
+
+def as_sentence_id(v, offset: int = 0) -> tuple[int | None, str | None]:
+    """(v - offset, None) when `v` is an integer id, else (None, why not); (None, None) when null.
+
+    Integers, integral floats (3.0 is 3) and strings of ASCII digits count; booleans,
+    fractions, other strings and other types do not, nor anything outside int64."""
+    if v is None:
+        return None, None
+    if isinstance(v, str):
+        digits = v.lstrip("-").lstrip("0")
+        if not _INT_STRING.fullmatch(v):
+            return None, f"id {_shown(v)} is not an integer"
+        if len(digits) > 19:  # beyond int64 whatever the digits; int() of a huge string is slow
+            return None, f"id {_shown(v)} is out of the int64 range"
+        n = int(v)
+    elif isinstance(v, float | Decimal) and not isinstance(v, bool):
+        if not (v.is_finite() if isinstance(v, Decimal) else math.isfinite(v)) or v != int(v):
+            return None, f"id {_shown(v)} is not an integer"
+        n = int(v)
+    elif isinstance(v, int) and not isinstance(v, bool):
+        n = v
+    else:
+        return None, f"id has type {_type_name(v)}, not integer"
+    if not INT64_MIN <= n - offset <= INT64_MAX:
+        return None, f"id {_shown(n)} is out of the int64 range"
+    return n - offset, None
+
+
+def _rendered(v) -> str | None:
+    """A non-string value as text for the rejects (JSON for objects and arrays)."""
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, dict | list | tuple | bool):
+        return utf8_safe(json.dumps(v, ensure_ascii=False, default=str))
+    return utf8_safe(str(v))
+
+
+def check_fields(lang, variant, split, sid, text, id_offset: int = 0) -> dict:
+    """The RAW fields (lang_raw, variant, split, sentence_id, text, error_reason, error) of one
+    input row whose values may have any type, by the rules in docs/ingest.md: invalid_utf8
+    first (bytes that are not UTF-8 or lone surrogates, in the language label, variant,
+    split, text or id), then bad_record (an id that is no int64 integer, text or split that
+    is no string). Every string returned is valid UTF-8; a valid id is kept even in a reject."""
+    out, errors = {}, []
+    for key, v, what in (("lang_raw", lang, "language label"), ("variant", variant, "variant"),
+                         ("split", split, "split"), ("text", text, "text"), ("sentence_id", sid, "id")):
+        out[key], bad = _decoded(v, what)
+        if bad:
+            errors.append(("invalid_utf8", bad))
+    out["sentence_id"], bad = as_sentence_id(out["sentence_id"], id_offset)
+    if bad:
+        errors.append(("bad_record", bad))
+    for key in ("text", "split"):
+        if not isinstance(out[key], str | None):
+            errors.append(("bad_record", f"{key} has type {_type_name(out[key])}, not string"))
+    out.update({k: _rendered(out[k]) for k in ("lang_raw", "variant", "split", "text")})
+    reason, err = errors[0] if errors else (None, None)
+    return {**out, "error_reason": reason, "error": err}
 
 
 @dataclass(frozen=True)
@@ -122,49 +221,95 @@ def _jsonl_to_raw(content: bytes, path: str, corpus: str, lang_col: str, id_col:
                   split_col: str | None, default_split: str):
     cols = _empty_raw()
 
-    def add(row, lang=None, split=default_split, sid=None, text=None, reason=None, err=None):
-        for k, v in (("corpus", corpus), ("lang_raw", lang), ("variant", None), ("split", split),
-                     ("sentence_id", sid), ("text", text), ("source", path), ("row", row),
-                     ("error_reason", reason), ("error", err)):
+    def add(row, text, reason, err, lang=None):
+        add_fields(row, {"lang_raw": lang, "variant": None, "split": default_split, "sentence_id": None,
+                         "text": text, "error_reason": reason, "error": err})
+
+    def add_fields(row, fields):
+        for k, v in {**fields, "corpus": corpus, "source": path, "row": row}.items():
             cols[k].append(v)
 
     for i, line in enumerate(split_lines(content)):
         text, err = decode_line(line)
+        rec = None
         if err:
-            add(i, text=text, reason="invalid_utf8", err=err)
+            add(i, text, "invalid_utf8", err)
         elif not text.strip():
-            add(i, text=text, reason="bad_record", err="blank line: no JSON record")
+            add(i, text, "bad_record", "blank line: no JSON record")
         else:
             try:
                 rec = json.loads(text)
-            except ValueError as e:
-                add(i, text=text, reason="bad_record", err=f"invalid JSON: {e}")
-                rec = None
+            except ValueError as e:  # also numbers of more than 4300 digits
+                add(i, text, "bad_record", f"invalid JSON: {e}")
             if rec is not None and not isinstance(rec, dict):
-                add(i, text=text, reason="bad_record", err=f"JSON record is a {type(rec).__name__}, not an object")
+                add(i, text, "bad_record", f"JSON record is a {type(rec).__name__}, not an object")
             elif rec is not None:
                 missing = [c for c in (lang_col, id_col, text_col) if c not in rec]
-                sid = rec.get(id_col)
-                if isinstance(sid, str) and sid.strip().lstrip("-").isdigit():
-                    sid = int(sid)
-                split = rec.get(split_col) if split_col else default_split
-                value = rec.get(text_col)
-                value = value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
                 lang = rec.get(lang_col)
-                lang = None if lang is None else str(lang)
                 if missing:
-                    add(i, lang, None, None, text, "bad_record", f"missing field(s) {', '.join(missing)}")
-                elif not isinstance(sid, int) or isinstance(sid, bool):
-                    add(i, lang, None, None, value, "bad_record", f"id {sid!r} is not an integer")
-                elif split_col and not isinstance(split, str):
-                    add(i, lang, None, sid, value, "bad_record", f"split {split!r} is not a string")
+                    add(i, text, "bad_record", f"missing field(s) {', '.join(missing)}",
+                        None if lang is None else utf8_safe(_rendered(lang)))
                 else:
-                    add(i, lang, split, sid, value)
+                    add_fields(i, check_fields(lang, None, rec.get(split_col) if split_col else default_split,
+                                               rec[id_col], rec[text_col]))
         if len(cols["row"]) >= _CHUNK:
             yield pa.RecordBatch.from_pydict(cols, schema=RAW_SCHEMA)
             cols = _empty_raw()
     if cols["row"]:
         yield pa.RecordBatch.from_pydict(cols, schema=RAW_SCHEMA)
+
+
+def _checked_rows(batches, id_offset: int = 0):
+    """mapInArrow over rows selected as RAW_COLUMNS whose lang_raw, variant, split,
+    sentence_id and text hold the source's values of any type: `check_fields` per row."""
+    checked = ("lang_raw", "variant", "split", "sentence_id", "text")
+    for batch in batches:
+        fast = _all_valid(batch, id_offset)
+        if fast is not None:
+            yield fast
+            continue
+        values = {}
+        for name in checked:
+            col = batch.column(name)
+            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+                col = col.cast(pa.large_binary())  # decoded per value: invalid UTF-8 is a reject, not a crash
+            values[name] = col.to_pylist()
+        cols = {k: [] for k in (*checked, "error_reason", "error")}
+        for row in zip(*values.values(), strict=True):
+            for k, v in check_fields(*row, id_offset=id_offset).items():
+                cols[k].append(v)
+        for k in ("corpus", "source", "row"):
+            cols[k] = batch.column(k).cast(RAW_SCHEMA.field(k).type)
+        yield pa.RecordBatch.from_pydict(cols, schema=RAW_SCHEMA)
+
+
+def _all_valid(batch, id_offset: int):
+    """The RAW batch when every row passes `check_fields` by type alone (integer ids, UTF-8
+    strings): the common case, done without a Python loop; else None."""
+    import pyarrow.compute as pc
+
+    strings = [batch.column(k) for k in ("lang_raw", "variant", "split", "text")]
+    sid = batch.column("sentence_id")
+    if not pa.types.is_signed_integer(sid.type) or not all(
+            pa.types.is_string(c.type) or pa.types.is_large_string(c.type) or pa.types.is_null(c.type)
+            for c in strings):
+        return None
+    try:
+        for c in strings:
+            c.validate(full=True)  # raises on invalid UTF-8
+        sid = pc.subtract_checked(sid.cast(pa.int64()), id_offset)  # raises on overflow
+    except pa.ArrowInvalid:
+        return None
+    cols = {k: batch.column(k) for k in RAW_COLUMNS if k in batch.schema.names}
+    cols.update(sentence_id=sid, error_reason=pa.nulls(batch.num_rows, pa.string()),
+                error=pa.nulls(batch.num_rows, pa.string()))
+    return pa.RecordBatch.from_arrays([cols[k].cast(RAW_SCHEMA.field(k).type) for k in RAW_COLUMNS],
+                                      schema=RAW_SCHEMA)
+
+
+def _checked_table(df, id_offset: int = 0):
+    """`df` (RAW_COLUMNS, the checked ones with any type) → RAW rows, see `_checked_rows`."""
+    return df.mapInArrow(lambda batches: _checked_rows(batches, id_offset), raw_spark_schema())
 
 
 def _read_binary_files(spark, paths: list[str], to_raw):
@@ -211,21 +356,16 @@ def read_parquet_table(spark, path, corpus: str, *, lang_col: str = "lang", id_c
     df = spark.read.parquet(str(path))
     if raw_langs is not None:
         df = df.filter(F.col(lang_col).cast("string").isin(sorted(raw_langs)))
-    sid = F.col(id_col).try_cast("long")
-    split = F.col(split_col).cast("string") if split_col else F.lit(default_split)
-    bad_id = F.col(id_col).isNotNull() & sid.isNull()
-    return df.select(
+    return _checked_table(df.select(
         F.lit(corpus).alias("corpus"),
         F.col(lang_col).cast("string").alias("lang_raw"),
         F.lit(None).cast("string").alias("variant"),
-        split.alias("split"),
-        sid.alias("sentence_id"),
-        F.col(text_col).cast("string").alias("text"),
+        (F.col(split_col) if split_col else F.lit(default_split)).alias("split"),
+        F.col(id_col).alias("sentence_id"),
+        F.col(text_col).alias("text"),
         _source_col().alias("source"),
         F.col("_metadata.row_index").cast("long").alias("row"),
-        F.when(bad_id, F.lit("bad_record")).alias("error_reason"),
-        F.when(bad_id, F.format_string("id %s is not an integer", F.col(id_col).cast("string"))).alias("error"),
-    )
+    ))
 
 
 def read_flores_parquet(spark, path, corpus: str = "flores200", raw_langs=None):
@@ -302,19 +442,16 @@ def read_flores_plus(spark, root, corpus: str = "flores_plus", languages=None, i
         return spark.createDataFrame([], raw_spark_schema())
     df = spark.read.parquet(*[f[0] for f in files])
     path = _source_col()
-    sid = F.col("id").try_cast("long") - F.lit(id_offset)
-    return df.select(
+    return _checked_table(df.select(
         F.lit(corpus).alias("corpus"),
         F.concat_ws("_", F.col("iso_639_3"), F.col("iso_15924")).alias("lang_raw"),
         F.regexp_extract(path, r"([^/]+)\.parquet$", 1).alias("variant"),
         F.regexp_extract(path, r"([^/]+)/[^/]+\.parquet$", 1).alias("split"),
-        sid.alias("sentence_id"),
-        F.col("text").cast("string").alias("text"),
+        F.col("id").alias("sentence_id"),
+        F.col("text").alias("text"),
         path.alias("source"),
         F.col("_metadata.row_index").cast("long").alias("row"),
-        F.when(sid.isNull(), F.lit("bad_record")).alias("error_reason"),
-        F.when(sid.isNull(), F.lit("id is missing or not an integer")).alias("error"),
-    )
+    ), id_offset)
 
 
 # -- 3. UDHR articles -----------------------------------------------------------------------
@@ -324,18 +461,16 @@ def read_udhr(spark, path, corpus: str = "udhr"):
     from pyspark.sql import functions as F
 
     df = spark.read.parquet(str(path))
-    return df.select(
+    return _checked_table(df.select(
         F.lit(corpus).alias("corpus"),
         F.concat_ws("_", F.col("iso639_3"), F.col("script")).alias("lang_raw"),
         F.col("key").cast("string").alias("variant"),
         F.lit("all").alias("split"),
-        F.col("article_no").cast("long").alias("sentence_id"),
-        F.col("text").cast("string").alias("text"),
+        F.col("article_no").alias("sentence_id"),
+        F.col("text").alias("text"),
         _source_col().alias("source"),
         F.col("_metadata.row_index").cast("long").alias("row"),
-        F.lit(None).cast("string").alias("error_reason"),
-        F.lit(None).cast("string").alias("error"),
-    )
+    ))
 
 
 # -- 4. generic JSONL and text files ---------------------------------------------------------

@@ -10,18 +10,26 @@ their body with `logged_run` and call `mark` after each stage:
         enc = encode_task(p, ids)
         mark("encode", computed=enc["cells_ok"], skipped=enc["cells_skipped"], failed=enc["cells_failed"])
 
-The row is written when the flow returns and when it raises (state failed, with the
-error); the catalog manifest (`<out>/catalog.json`) is refreshed at the same time.
-Nothing here imports Prefect: the Prefect run id is read only if Prefect is loaded.
+A `started` row is written when the flow body begins and replaced by the final one when it
+returns or raises (state completed or failed, with the error); the catalog manifest
+(`<out>/catalog.json`) is refreshed then. A run that never finishes (SIGKILL, OOM, power
+loss) keeps its `started` row; the next run on the same output root rewrites it as
+`interrupted`. Whether a run still goes is told by a lock, not a pid: each run holds an
+exclusive `flock` on `run_log/.<row file>.lock` while it lives, and the kernel releases it
+however the process ends. Nothing here imports Prefect: the Prefect run id is read only if
+Prefect is loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import inspect
 import json
 import logging
+import os
 import sys
 import time
 import uuid
@@ -57,6 +65,7 @@ class RunRecorder:
     failed: int = 0
     tokenizer_ids: list[str] = field(default_factory=list)
     inputs: dict = field(default_factory=dict)
+    lock_fd: int = -1  # held while the run lives (see the module docstring)
 
     def mark(self, stage: str, *, computed: int = 0, skipped: int = 0, failed: int = 0,
              tokenizer_ids=None, inputs: dict | None = None) -> None:
@@ -163,17 +172,26 @@ def run_log_dir(out) -> Path:
     return dataset_dir(out, "run_log")
 
 
+def log_file(rec: RunRecorder, out) -> Path:
+    """`<out>/run_log/<started>-<run_id>.parquet`: the run's one row, started then final."""
+    return run_log_dir(out) / f"{rec.started_at.strftime('%Y%m%dT%H%M%S')}-{rec.run_id}.parquet"
+
+
+def _lock_file(row_file: Path) -> Path:
+    return row_file.with_name(f".{row_file.stem}.lock")
+
+
 def record(rec: RunRecorder, out, state: str, error: BaseException | None = None) -> Path:
-    """Write the run's row to `<out>/run_log/<started>-<run_id>.parquet` atomically."""
-    finished = datetime.now(timezone.utc)
+    """Write the run's row (state started, completed or failed) to `log_file` atomically."""
+    finished = None if state == "started" else datetime.now(timezone.utc)
     params = _params_dict(rec.params)
-    try:
-        inputs = input_versions(out, params, rec.tokenizer_ids, rec.inputs)
+    try:  # a started run has read no inputs yet
+        inputs = rec.inputs if state == "started" else input_versions(out, params, rec.tokenizer_ids, rec.inputs)
     except Exception as e:  # the log of a failed run must not fail on a half-written input
         inputs = {"error": f"{type(e).__name__}: {e}", **rec.inputs}
     row = {
         "run_id": rec.run_id, "flow": rec.flow, "started_at": rec.started_at, "finished_at": finished,
-        "duration_s": (finished - rec.started_at).total_seconds(), "state": state,
+        "duration_s": None if finished is None else (finished - rec.started_at).total_seconds(), "state": state,
         "parameters_json": json.dumps(params, sort_keys=True, default=str, ensure_ascii=False),
         "input_versions_json": json.dumps(inputs, sort_keys=True, default=str, ensure_ascii=False),
         "cells_computed": rec.computed, "cells_skipped": rec.skipped, "cells_failed": rec.failed,
@@ -183,8 +201,70 @@ def record(rec: RunRecorder, out, state: str, error: BaseException | None = None
     }
     table = conform(pa.Table.from_pylist([row]), RUN_LOG)
     validate(table, RUN_LOG)
-    name = f"{rec.started_at.strftime('%Y%m%dT%H%M%S')}-{rec.run_id}.parquet"
-    return write_parquet_atomic(table, run_log_dir(out) / name)
+    return write_parquet_atomic(table, log_file(rec, out))
+
+
+def begin(rec: RunRecorder, out) -> None:
+    """At flow start: guard Prefect's temporary server, mark dead runs `interrupted`, take this
+    run's lock and write its `started` row. Never fails the flow (its final row is still tried)."""
+    prefect_env = sys.modules.get("flows.prefect_env")  # loaded by every entry point that runs Prefect
+    try:
+        if prefect_env is not None:  # first: once the started row exists, a kill leaves no orphan server
+            prefect_env.guard_temporary_server()
+        mark_interrupted(out, by=rec.run_id)
+        lock = _lock_file(log_file(rec, out))
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        # Locked before it gets its name, so a sweep never sees it unlocked and takes the run for dead.
+        tmp = lock.with_name(f"{lock.name}.{uuid.uuid4().hex}.new")
+        rec.lock_fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        fcntl.flock(rec.lock_fd, fcntl.LOCK_EX)
+        os.replace(tmp, lock)
+        record(rec, out, "started")
+    except Exception:
+        log.exception("could not start the run log under %s", out)
+
+
+def release(rec: RunRecorder, out) -> None:
+    """Drop the run's lock (after its final row, or after failing to write it: the next run then
+    marks the row `interrupted`)."""
+    if rec.lock_fd >= 0:
+        with contextlib.suppress(OSError):
+            _lock_file(log_file(rec, out)).unlink(missing_ok=True)
+        os.close(rec.lock_fd)
+        rec.lock_fd = -1
+
+
+def mark_interrupted(out, by: str = "") -> list[str]:
+    """Rewrite as `interrupted` every `started` row whose run no longer holds its lock (its process
+    ended without finishing); returns their run ids. Runs still going are left alone."""
+    d = run_log_dir(out)
+    found = []
+    for lock in sorted(d.glob(".*.lock")) if d.is_dir() else []:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:  # another run swept it meanwhile
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # its run is still going
+                continue
+            row_file = lock.with_name(f"{lock.name[1:].removesuffix('.lock')}.parquet")
+            rows = pq.read_table(row_file).to_pylist() if row_file.is_file() else []
+            if rows and rows[0]["state"] == "started":
+                note = f"by run {by} " if by else ""
+                rows[0].update(state="interrupted", error=(
+                    "interrupted: the run's process ended before the run finished (killed, crashed, or its "
+                    f"final row could not be written); noticed {note}at "
+                    f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}"))
+                write_parquet_atomic(conform(pa.Table.from_pylist(rows), RUN_LOG), row_file)
+                found.append(rows[0]["run_id"])
+            lock.unlink(missing_ok=True)
+        except (OSError, pa.ArrowException) as e:  # one unreadable row must not stop the others
+            log.warning("run log: could not check %s: %s", lock, e)
+        finally:
+            os.close(fd)
+    return found
 
 
 def read_run_log(out) -> pa.Table:
@@ -206,6 +286,7 @@ def logged_run(flow_name: str, default_params=None):
         def wrapper(params=None, *args, **kwargs):
             p = params if params is not None else (default_params() if default_params else None)
             rec = RunRecorder(flow=flow_name, params=p, run_id=current_run_id())
+            begin(rec, _out(p))
             token = _CURRENT.set(rec)
             try:
                 result = fn(p, *args, **kwargs)
@@ -228,10 +309,17 @@ def logged_run(flow_name: str, default_params=None):
     return deco
 
 
+def _out(params):
+    return getattr(params, "out", None) or "tokatlas-out"
+
+
 def _finish(rec: RunRecorder, params, state: str, error: BaseException | None) -> None:
-    out = getattr(params, "out", None) or "tokatlas-out"
+    out = _out(params)
     try:
-        record(rec, out, state, error)
+        try:
+            record(rec, out, state, error)
+        finally:
+            release(rec, out)
         from jobs.catalog import write_manifest
 
         write_manifest(out)

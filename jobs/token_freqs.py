@@ -26,7 +26,7 @@ import pyarrow.dataset as pads
 
 from jobs import corpus_store
 from jobs.args import csv_list
-from jobs.cells import CellRunSummary, run_cells
+from jobs.cells import CellRunSummary, cell_error, run_cells
 from jobs.encode import Cell, plan_cells
 from jobs.layout import cell_file, clean_temp, dataset_dir, registry_dir, write_parquet_atomic
 from schemas import conform
@@ -97,7 +97,8 @@ def run_cell(cell: Cell, spec: dict, out, registry_root) -> dict:
         table, total = cell_table(cell, tok, rows)
         write_parquet_atomic(table, freqs_file(out, cell))
         row.update(n_sentences=rows.num_rows, n_tokens=total)
-    except Exception as e:  # a bad tokenizer or cell is recorded; the other cells go on
+    except BaseException as e:  # a bad tokenizer or cell (a Rust panic too) is recorded; the other cells go on
+        cell_error(e)
         row.update(status="failed", error=f"{type(e).__name__}: {e}"[:1000])
     row["seconds"] = time.perf_counter() - t0
     return row

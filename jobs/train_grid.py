@@ -29,6 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobs.cells import cell_error
 from jobs.grid_spec import (
     Cell,
     GridSpec,
@@ -308,7 +309,8 @@ def train_cell(cell: dict, train_file: str, registry_root: str, out: str, min_fr
         row["train_seconds"] = time.perf_counter() - t1
         fmt = FORMAT_OF[lib]
         actual = artifact_vocab_size(fmt, path)
-    except Exception as e:  # trainers raise RuntimeError, OSError, ValueError… for impossible cells
+    except BaseException as e:  # trainers raise RuntimeError, OSError, ValueError, a Rust panic… for impossible cells
+        cell_error(e)
         row.setdefault("train_seconds", time.perf_counter() - t0)
         return finish("failed", "trainer_error", f"{type(e).__name__}: {e}"[:2000])
     row["actual_vocab_size"] = actual

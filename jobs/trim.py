@@ -36,13 +36,13 @@ import pyarrow as pa
 
 from jobs import corpus_store
 from jobs.args import csv_list
-from jobs.layout import dataset_dir, registry_dir, write_parquet_atomic
+from jobs.layout import dataset_dir, inside, registry_dir, write_parquet_atomic
 from jobs.token_freqs import read_token_freqs
 from schemas import conform, validate
 from schemas.trim import FAITHFULNESS, ID_MAP, TRIM_SUMMARY
-from tokenizers_registry.base import ConfigError, Tokenizer
+from tokenizers_registry.base import ConfigError, Tokenizer, check_name
 from tokenizers_registry.formats import load_format
-from tokenizers_registry.registry import Registry
+from tokenizers_registry.registry import Registry, sha256_file, tokenizer_id_for
 from tokenizers_registry.trim import KeepPlan, open_trimmer, plan_keep
 from tokenizers_registry.trim.surgery import trim_matrix_file
 
@@ -152,7 +152,10 @@ def id_map_table(plan: KeepPlan, token_text) -> pa.Table:
 
 
 def trim_run_dir(out, tokenizer_name: str, req: TrimRequest) -> Path:
-    return dataset_dir(out, "trim") / tokenizer_name / req.run_name()
+    """`<out>/trim/<name>/<run>`, checked to stay there (it is replaced whole, so removed first)."""
+    root = dataset_dir(out, "trim")
+    inside(root, root / check_name(tokenizer_name, "tokenizer name") / req.run_name())
+    return root / tokenizer_name / req.run_name()
 
 
 def trim_tokenizer(out, req: TrimRequest, *, registry_root=None, log=print) -> dict:
@@ -162,12 +165,12 @@ def trim_tokenizer(out, req: TrimRequest, *, registry_root=None, log=print) -> d
         raise ConfigError("name at least one language to trim for")
     reg = Registry(registry_root or registry_dir(out))
     spec = reg.get(req.tokenizer)
+    final = trim_run_dir(out, spec.name, req)  # refuses a name that is no safe path part before any work
     path = reg.artifact_path(spec)
     t0 = time.perf_counter()
     trimmer = open_trimmer(path, spec.format, spec.params)
     counts = counts_for(out, req.corpus, spec.tokenizer_id, req.languages, req.splits, trimmer.vocab_size)
     plan = plan_keep(trimmer, counts, min_frequency=req.min_frequency, top_n=req.top_n, keep_tokens=req.keep_tokens)
-    final = trim_run_dir(out, spec.name, req)
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
     try:  # a failure (e.g. a bad embedding file) leaves no half-written run directory behind
         tok_file, loader_params = trimmer.write(plan.keep, tmp)
@@ -218,7 +221,7 @@ def trim_tokenizer(out, req: TrimRequest, *, registry_root=None, log=print) -> d
             k: {n: [list(a), list(b)] for n, (a, b) in v.items()} for k, v in surgery.items()}}, indent=1,
             ensure_ascii=False), encoding="utf-8")
         if final.exists():
-            shutil.rmtree(final)
+            shutil.rmtree(inside(dataset_dir(out, "trim"), final))
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, final)
     except BaseException:
@@ -227,11 +230,13 @@ def trim_tokenizer(out, req: TrimRequest, *, registry_root=None, log=print) -> d
 
     registered = None
     if req.register:
-        name = f"{spec.name}-trim-{req.run_name().rsplit('-', 1)[1]}"
+        name = f"{spec.name[:100]}-trim-{req.run_name().rsplit('-', 1)[1]}"  # a valid name, hash included
         provenance = f"trimmed from {spec.name} ({spec.tokenizer_id}) by tokatlas: {req.run_name()}"
-        try:
-            trimmed_spec = reg.add(final / tok_file.name, name=name, fmt=spec.format, params=params or None,
-                                   provenance=provenance)
+        tid = tokenizer_id_for(sha256_file(final / tok_file.name), spec.format, params or None)
+        try:  # another request with the same result reuses its registration
+            trimmed_spec = next((s for s in reg.specs() if s.tokenizer_id == tid), None) or \
+                reg.add(final / tok_file.name, name=name, fmt=spec.format, params=params or None,
+                        provenance=provenance)
         except ConfigError:  # same request, different result (e.g. the corpus changed): a new name
             sha = hashlib.sha256((final / tok_file.name).read_bytes()).hexdigest()[:8]
             trimmed_spec = reg.add(final / tok_file.name, name=f"{name}-{sha}", fmt=spec.format,

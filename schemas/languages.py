@@ -34,7 +34,7 @@ UNSPACED_SCRIPTS = frozenset({"Hani", "Hans", "Hant", "Jpan", "Hira", "Kana", "T
 
 def is_lang_code(code: str) -> bool:
     """True for a well-formed `iso639_3_Script` code such as `eng_Latn`."""
-    return bool(LANG_RE.match(code or ""))
+    return isinstance(code, str) and bool(LANG_RE.fullmatch(code))  # not .match: `$` allows a final newline
 
 
 def script_of(lang: str) -> str:

@@ -1,11 +1,16 @@
-"""Test helpers that build small real tokenizers from shared data."""
+"""Test helpers: small real tokenizers and corpora from shared data, and waiting on processes."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from conftest import shared_path
+from conftest import ROOT, shared_path
+
+if str(ROOT) not in sys.path:  # infra/ is tooling beside the installed packages
+    sys.path.insert(0, str(ROOT))
+from infra.cluster import session_members, wait_until  # noqa: E402, F401  (one polling loop, one /proc scan)
 
 
 def english_lines(n: int = 300) -> list[str]:
@@ -52,13 +57,31 @@ def write_flores_folder(root: str | Path, langs: list[str], per_split: int) -> P
 
 
 def write_manifest_subset(path: str | Path, names: list[str]) -> Path:
-    """The shared tokenizer MANIFEST restricted to `names`, with absolute file paths."""
+    """The shared tokenizer MANIFEST restricted to `names`, its files copied beside it
+    (a manifest reads only files in its own folder)."""
     import json
+    import shutil
 
     tok_dir = shared_path("tokenizers")
     doc = json.loads((tok_dir / "MANIFEST.json").read_text())
-    doc["tokenizers"] = [{**e, "file": str(tok_dir / e["file"])} for e in doc["tokenizers"] if e["name"] in names]
+    doc["tokenizers"] = [e for e in doc["tokenizers"] if e["name"] in names]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for e in doc["tokenizers"]:
+        if not (path.parent / e["file"]).is_file():
+            shutil.copyfile(tok_dir / e["file"], path.parent / e["file"])
     path.write_text(json.dumps(doc))
     return path
+
+
+def session_processes(sid: int) -> dict[int, str]:
+    """pid -> command line of every live process of session `sid` (see infra.cluster.session_members):
+    what a process started with `start_new_session=True` and all its descendants still run."""
+    found = {}
+    for pid in session_members(sid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                found[pid] = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # ended meanwhile
+            continue
+    return found

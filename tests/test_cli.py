@@ -9,10 +9,11 @@ import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from test_query import LANGS, NAMES, premium_out  # noqa: F401  (session fixture)
 
 from flows.cli import build_parser, main
-from jobs.query import query
+from tokenizers_registry.base import ConfigError
 
 
 def _walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ("tokatlas",)):
@@ -66,8 +67,12 @@ def test_status_counts_computed_failed_missing(premium_out, tmp_path, capsys):  
 def test_query_outputs(premium_out, tmp_path, capsys):  # noqa: F811
     params, _ = premium_out
     sql = "SELECT tokenizer_name, lang, ctc FROM premium ORDER BY tokenizer_name, lang"
-    expected = query(params.out, sql).fetchall()
-    assert len(expected) == len(LANGS) * len(NAMES)
+    # what the query must return, read from the premium Parquet files without DuckDB
+    expected = sorted((r["tokenizer_name"], r["lang"], r["ctc"])
+                      for f in sorted((Path(params.out) / "premium").rglob("*.parquet")) if not f.name.startswith(".")
+                      for r in pq.read_table(f, columns=["tokenizer_name", "lang", "ctc"]).to_pylist())
+    assert len(expected) == len(LANGS) * len(NAMES) and all(ctc > 0 for *_, ctc in expected)
+    assert sorted({(n, lang) for n, lang, _ in expected}) == sorted((n, lang) for n in NAMES for lang in LANGS)
     assert main(["query", sql, "--out", params.out, "--csv", str(tmp_path / "p.csv")]) == 0
     with open(tmp_path / "p.csv", newline="") as f:
         rows = [(r["tokenizer_name"], r["lang"], int(r["ctc"])) for r in csv.DictReader(f)]
@@ -120,3 +125,56 @@ def test_spark_progress_lines_when_not_a_tty(spark):
     bar.update(advance=2, failed=1)
     bar.close()
     assert lines[-2:] == ["cells: 1/3 encoded", "cells: 3/3 encoded, 1 failed"]
+
+
+def test_config_file_for_every_flow_command_and_typed_options_win(tmp_path):
+    """`--config` supplies any flow's parameters; an option typed on the command line wins, even
+    when it equals the option's default; options not typed leave the file's values alone."""
+    from flows.cli import params_from_args, parse_args
+    from flows.grid_flow import GridParams
+    from flows.mixture_flow import ControlledParams, MixtureParams
+    from flows.trim_flow import params_from_args as trim_params
+    from jobs.args import given, params_from
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("out: from-file\nlanguages: [deu_Latn, fra_Latn]\nn_bootstrap: 7\nT: 1000\nn: [3, 4]\n"
+                   "tokenizer: gpt2\nmin_frequency: 3\nspec: g.yaml\nwave_size: 2\nflores: f.parquet\n"
+                   "tokenizer_manifest: m.json\n")
+    keys = {"run": ("out", "languages", "n_bootstrap"), "trim": ("out", "languages", "tokenizer", "min_frequency"),
+            "infer": ("out", "languages", "n_bootstrap", "T", "flores", "tokenizer_manifest"),
+            "eval": ("out", "T", "n", "flores"), "grid": ("out", "spec", "wave_size")}
+
+    def only(name: str) -> Path:
+        import yaml
+
+        doc = yaml.safe_load(cfg.read_text())
+        f = tmp_path / f"{name}.yaml"
+        f.write_text(yaml.safe_dump({k: doc[k] for k in keys[name]}))
+        return f
+
+    p = params_from_args(parse_args(["run", "--config", str(only("run")), "--bootstrap", "1000"]))
+    assert (p.out, p.languages, p.n_bootstrap, p.reference_lang) == ("from-file", ["deu_Latn", "fra_Latn"], 1000,
+                                                                     "eng_Latn")
+    p = trim_params(parse_args(["trim", "--config", str(only("trim")), "--min-frequency", "1", "--out", "cli",
+                                "--pattern", r"\p{L}+", "--language-set", "eu=deu_Latn,fra_Latn"]))
+    assert (p.out, p.languages, p.tokenizer, p.min_frequency, p.splits) == ("cli", ["deu_Latn", "fra_Latn"], "gpt2",
+                                                                           1, ["dev"])
+    assert (p.tokenizer_pattern, p.language_sets) == (r"\p{L}+", {"eu": ["deu_Latn", "fra_Latn"]})
+    a = parse_args(["mixture", "infer", "--config", str(only("infer")), "--T", "30000", "--languages", "eng_Latn"])
+    p = params_from(MixtureParams, given(a, MixtureParams), "command line", config=a.config)
+    assert (p.out, p.languages, p.n_bootstrap, p.T, p.flores, p.code_bytes) == (
+        "from-file", ["eng_Latn"], 7, 30000, "f.parquet", 300_000)
+    ev = tmp_path / "ev.yaml"
+    ev.write_text("out: from-file\nn: [3, 4]\nT: [1000]\nflores: f.parquet\n")
+    a = parse_args(["mixture", "eval", "--config", str(ev)])
+    p = params_from(ControlledParams, given(a, ControlledParams), "command line", config=a.config)
+    assert (p.out, p.n, p.T, p.trials, p.code, p.flores) == ("from-file", (3, 4), (1000,), 10, False, "f.parquet")
+    a = parse_args(["mixture", "eval", "--config", str(ev), "--T", "500,600"])
+    p = params_from(ControlledParams, given(a, ControlledParams), "command line", config=a.config)
+    assert p.T == (500, 600)
+    a = parse_args(["mixture", "eval", "--config", str(only("eval")), "--T", "500"])  # T: 1000 is not a list
+    with pytest.raises(ConfigError, match=r"eval.yaml: T must be a list of integers, got 1000 \(an integer\)"):
+        params_from(ControlledParams, given(a, ControlledParams), "command line", config=a.config)
+    a = parse_args(["grid", "run", "--config", str(only("grid")), "--retry-failed"])
+    p = params_from(GridParams, given(a, GridParams), "command line", config=a.config)
+    assert (p.out, p.spec, p.wave_size, p.retry_failed, p.second_pass) == ("from-file", "g.yaml", 2, True, None)

@@ -16,17 +16,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 from conftest import ROOT
-from helpers import write_flores_folder, write_manifest_subset
+from helpers import wait_until, write_flores_folder, write_manifest_subset
 
 from flows.premium_flow import PremiumParams, token_premium
-from jobs.encode import encode
+from jobs.encode import encode, plan_cells
 from jobs.ingest import ingest
 from jobs.layout import registry_dir
 from jobs.spark import spark_submit_command, submit_env
@@ -140,12 +139,11 @@ def _fresh_root(base: Path, dest: Path) -> Path:
 
 def _wait_for_cells(proc: subprocess.Popen, out: Path, n: int) -> int:
     """Block until `n` token_counts files exist while `proc` still runs; return how many exist."""
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
-        if (out / "token_counts").exists() and len(_visible_files(out / "token_counts")) >= n:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, f"job ended before the kill: {proc.communicate()[1][-3000:]}"
+    def written() -> bool:
+        assert proc.poll() is None, f"job ended before the kill: {proc.communicate()[1][-3000:]}"
+        return (out / "token_counts").exists() and len(_visible_files(out / "token_counts")) >= n
+
+    wait_until(written, 600, f"{n} cells written", interval=0.05)
     return len(_visible_files(out / "token_counts"))
 
 
@@ -205,11 +203,17 @@ def test_driver_killed_on_cluster_then_rerun_equals_uninterrupted(base, referenc
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert written_at_kill < N_CELLS
+    # The killed driver's executors finish what they run until the master removes the application: a
+    # rerun started meanwhile would race them (a cell done twice, a temp file left after its clean-up).
+    cluster.wait_idle()
+    specs = Registry(registry_dir(out)).select(None)
+    done = sum(c.is_done(out) for c in plan_cells(out, CORPUS, specs, shard_size=SHARD))
+    assert written_at_kill <= done < N_CELLS
     rerun = _submit_encode(cluster.master_url, out)
     stdout, stderr = rerun.communicate(timeout=900)
     assert rerun.returncode == 0, stderr[-4000:]
     m = re.search(r"cells planned (\d+), skipped (\d+) \(already done\), ok (\d+), failed 0", stdout)
-    assert m and int(m[1]) == N_CELLS and int(m[2]) >= written_at_kill and int(m[2]) + int(m[3]) == N_CELLS, stdout
+    assert m and int(m[1]) == N_CELLS and int(m[2]) == done and int(m[3]) == N_CELLS - done, stdout
     for dataset in ("token_counts", "corpus_counts"):
         assert _rows(out / dataset) == _rows(reference / dataset), dataset
         assert _visible_files(out / dataset) == _visible_files(reference / dataset)
@@ -251,6 +255,83 @@ def test_packed_environment_runs_encode_on_cluster(base, reference, cluster, tmp
     assert f"ok {N_CELLS}, failed 0" in stdout
     for dataset in ("token_counts", "corpus_counts"):
         assert _rows(out / dataset) == _rows(reference / dataset), dataset
+
+
+# What a real master's web UI answered at /json/ once while starting (between "connection refused"
+# and its JSON): a 200 HTML page. `start()` read it as JSON and failed with JSONDecodeError.
+STARTING_MASTER_PAGE = b'<!DOCTYPE html><html data-bs-theme="light">\n      <head>\n        <meta http-equiv="Content-type" content="text/html; charset=utf-8"/>'
+
+
+def _replaying_master(answers: list[bytes]):
+    """An HTTP server on loopback answering successive GETs with `answers` (the last one repeats);
+    returns (server, url, requests served)."""
+    import http.server
+    import threading
+
+    served: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = answers[min(len(served), len(answers) - 1)]
+            served.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html" if body.startswith(b"<") else "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}", served
+
+
+def test_start_polls_through_the_masters_start_up_page(tmp_path):
+    """`wait_for_workers` (what `start()` ends with) keeps polling while /json/ answers HTML or lists
+    too few workers, returns once the worker is ALIVE, and at its deadline names the last error."""
+    cl = _infra("cluster")
+    worker_ui = 18081
+    alive = json.dumps({"workers": [{"state": "ALIVE", "webuiaddress": f"http://127.0.0.1:{worker_ui}"}]}).encode()
+    server, url, served = _replaying_master([STARTING_MASTER_PAGE, STARTING_MASTER_PAGE, b'{"workers": []}', alive])
+    me = cl.Daemon(role="worker-0", pid=os.getpid(), log=str(tmp_path / "w.log"), webui_port=worker_ui)
+    try:
+        c = cl.Cluster(master_url="spark://127.0.0.1:7", webui_url=url, work_dir=str(tmp_path), cores_per_worker=1,
+                       memory="1g", daemons=[me])
+        c.wait_for_workers(1, timeout=600)
+        assert served == ["/json/"] * 4
+    finally:
+        server.shutdown()
+
+    server, url, served = _replaying_master([STARTING_MASTER_PAGE])
+    try:
+        c.webui_url = url
+        with pytest.raises(TimeoutError, match=r"1 workers registered with spark://127.0.0.1:7: not reached after "
+                                               r"2s \(last check: JSONDecodeError: Expecting value"):
+            c.wait_for_workers(1, timeout=2)
+        assert len(served) >= 2 and set(served) == {"/json/"}
+    finally:
+        server.shutdown()
+
+
+def test_wait_until_retries_only_not_yet_errors():
+    cl = _infra("cluster")
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionRefusedError("not listening yet")
+        if len(calls) == 2:
+            return json.loads("<html>")
+        return None if len(calls) == 3 else {"n": len(calls)}
+
+    assert cl.wait_until(check, 600, "a status", interval=0) == {"n": 4} and len(calls) == 4
+    with pytest.raises(KeyError):  # anything but a "not yet" error propagates at once
+        cl.wait_until(lambda: {}["x"], 600, "a status", interval=0)
+    with pytest.raises(TimeoutError, match=r"^a flag: not reached after 0s \(last check: False\)$"):
+        cl.wait_until(lambda: False, 0, "a flag")
 
 
 def test_spark_submit_launcher_reports_configuration_errors(tmp_path):

@@ -4,6 +4,7 @@ prefect.yaml, a real process worker, a triggered token-premium run, its Parquet 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import re
@@ -11,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from uuid import UUID
@@ -19,7 +19,7 @@ from uuid import UUID
 import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT
-from helpers import write_flores_folder, write_manifest_subset
+from helpers import wait_until, write_flores_folder, write_manifest_subset
 
 from flows.deployments import PREFECT_FILE, deploy, deployment_specs
 from schemas import CORPUS_COUNTS, PREMIUM, TOKEN_COUNTS, check_schema
@@ -66,17 +66,17 @@ def server(tmp_path_factory):
         proc = subprocess.Popen([*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            deadline = time.monotonic() + WAIT
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as r:
-                        if r.read().strip() == b"true":
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"Prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
-                time.sleep(2)
+            def healthy() -> bool:
+                if proc.poll() is not None:
+                    pytest.fail(f"Prefect server exited: {(home / 'server.log').read_text()[-2000:]}")
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as r:
+                    return r.read().strip() == b"true"
+
+            try:  # http.client.HTTPException: a server still starting may cut its answer short
+                wait_until(healthy, WAIT, f"Prefect server on port {port} healthy", interval=2,
+                           retry_on=(OSError, http.client.HTTPException))
+            except TimeoutError as e:
+                pytest.fail(f"{e}\n{(home / 'server.log').read_text()[-2000:]}")
             yield env["PREFECT_API_URL"], env
         finally:
             _stop(proc)

@@ -12,14 +12,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, shared_path
-from helpers import make_english_only_bpe
+from helpers import make_english_only_bpe, session_processes, wait_until
 
 from jobs import corpus_store
 from jobs.encode import encode, plan_cells
@@ -211,19 +210,24 @@ def test_spark_submit_killed_mid_run_then_resumed_equals_uninterrupted(spark, ba
            str(ROOT / "jobs" / "encode.py"), "--out", str(out), "--corpus", CORPUS, "--tokenizers", names,
            "--shard-size", "8", "--max-tasks", "40"]
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    log = tmp_path / "spark-submit.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=fh, start_new_session=True)
     n_total = len(LANGS) * len(NAMES) * (2 * PER_SPLIT // 8)
-    deadline = time.monotonic() + 300
-    written = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        written = len(list((out / "token_counts").rglob("*.parquet"))) if (out / "token_counts").exists() else 0
-        if written >= 3:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, f"spark-submit ended before it could be killed: {proc.stderr.read()[-2000:]!r}"
+
+    def cells_written(n):
+        assert proc.poll() is None, f"spark-submit ended before it could be killed: {log.read_text()[-2000:]!r}"
+        return (out / "token_counts").exists() and len(list((out / "token_counts").rglob("*.parquet"))) >= n
+
+    wait_until(lambda: cells_written(3), 600, "3 cells written by the spark-submit'ed encode", interval=0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    # The group kill ends the JVM and the Python driver, but not pyspark's daemon and the Python workers it
+    # forked: the daemon moves to a process group of its own (pyspark/daemon.py: os.setpgid(0, 0)) and ends
+    # its workers only once it sees the JVM gone, so a worker may still finish a cell meanwhile. They all
+    # stay in the session: count the finished cells only when none of it is left.
+    wait_until(lambda: not session_processes(proc.pid), 600, "every process of the killed spark-submit ended",
+               interval=0.05)
     done_before = len(list((out / "token_counts").rglob("*.parquet")))
     assert 3 <= done_before < n_total
     # A shard-0 cell killed between its token_counts and corpus_counts files is not done: it reruns.

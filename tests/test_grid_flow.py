@@ -41,12 +41,24 @@ def first_run(spark, prefect_harness, spec_file, tmp_path_factory):
     return out, tokenizer_grid(GridParams(spec=str(spec_file), out=str(out)))
 
 
+def _library_vocab_size(path) -> int:
+    if path.suffix == ".model":
+        import sentencepiece as spm
+
+        return spm.SentencePieceProcessor(model_file=str(path)).get_piece_size()
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(path)).get_vocab_size(with_added_tokens=True)
+
+
 def test_flow_trains_measures_and_reports(first_run):
+    from jobs.train_grid import read_cells
+
     out, r = first_run
     assert r["status"]["planned"] == 18 and r["status"]["done"] == 18 and r["status"]["remaining"] == 0
     assert r["ctc"]["computed"] == 18
     sp = r["second_pass"]["status"]
-    assert sp["planned"] == 6 and sp["done"] + sp["failed"] == 6 and sp["remaining"] == 0
+    assert (sp["planned"], sp["done"], sp["failed"], sp["remaining"]) == (6, 6, 0, 0), sp
     d = out / "grid" / "flowtest" / "analysis"
     for name, ds in (("ctc", GRID_CTC), ("features", GRID_FEATURES), ("fits", GRID_FITS), ("optimal", GRID_OPTIMAL),
                      ("tests", GRID_TESTS)):
@@ -54,15 +66,21 @@ def test_flow_trains_measures_and_reports(first_run):
     fits = pq.read_table(d / "fits.parquet").to_pylist()
     assert len(fits) == 6 and all(f["b"] < 0 for f in fits)
     opt = pq.read_table(d / "optimal.parquet").to_pylist()
-    assert len(opt) == 6
-    measured = [o for o in opt if o["ctc_measured"] is not None]
-    assert len(measured) == sp["done"]
-    for o in measured:  # the tokenizer trained at v_opt lands near the predicted CTC
-        assert abs(o["ctc_measured"] / o["ctc_predicted"] - 1) < 0.15
+    assert sorted((o["lang"], o["algorithm"]) for o in opt) == [
+        (lang, alg) for lang in ("eng_Latn", "fin_Latn", "tur_Latn") for alg in ("hf-bpe", "sp-bpe")]
+    # the second pass: one cell per optimal row, at its v_opt, trained ok, with the vocabulary
+    # size its own library reads from the stored artifact
+    cells = {c["cell_id"]: c for c in read_cells(out).to_pylist()}
+    for o in opt:
+        c = cells[o["cell_id"]]
+        assert (c["lang"], c["algorithm"], c["vocab_size"], c["status"]) == (o["lang"], o["algorithm"], o["v_opt"],
+                                                                            "ok"), (o, c["error"])
+        assert 300 <= o["v_opt"] <= 3000 and o["actual_vocab_size"] == c["actual_vocab_size"]
+        assert c["actual_vocab_size"] == _library_vocab_size(out / "registry" / c["artifact_uri"])
+        assert abs(o["ctc_measured"] / o["ctc_predicted"] - 1) < 0.15  # lands near the predicted CTC
     tests = pq.read_table(d / "tests.parquet").to_pylist()
     assert {t["test"] for t in tests} == {"f_equal_vs_optimal", "paired_algorithms"}
-    if sp["failed"] == 0:
-        assert {t["basis"] for t in tests if t["test"] == "f_equal_vs_optimal"} == {"measured"}
+    assert {t["basis"] for t in tests if t["test"] == "f_equal_vs_optimal"} == {"measured"}
     html = (out / "reports" / "grid-flowtest" / "index.html").read_text()
     assert "Power-law fits" in html and "data:image/png;base64," in html
 

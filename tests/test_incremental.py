@@ -71,6 +71,26 @@ def test_every_flow_task_uses_the_shared_retry_rule(module):
 
 
 # -- incremental premium runs -------------------------------------------------------------------
+def _library_count(name: str, text: str) -> int:
+    """Tokens of `text` by the tokenizer's own library (tiktoken, sentencepiece)."""
+    import json
+
+    from conftest import shared_path
+
+    tok_dir = shared_path("tokenizers")
+    if name == "gpt2":
+        import tiktoken
+        from tiktoken.load import load_tiktoken_bpe
+
+        entry = next(e for e in json.loads((tok_dir / "MANIFEST.json").read_text())["tokenizers"] if e["name"] == name)
+        enc = tiktoken.Encoding(name, pat_str=entry["pattern"], special_tokens={},
+                                mergeable_ranks=load_tiktoken_bpe(str(tok_dir / entry["file"])))
+        return len(enc.encode_ordinary(text))
+    import sentencepiece as spm
+
+    return len(spm.SentencePieceProcessor(model_file=str(tok_dir / "mistral_v1.model")).encode(text))
+
+
 LANGS = ["eng_Latn", "deu_Latn", "ell_Grek"]
 PER_SPLIT = 12
 
@@ -119,6 +139,19 @@ def test_premium_computes_only_missing_cells(prefect_harness, spark, inputs, tmp
     assert {k: v for k, v in after.items() if k != "deu_Latn"} == {k: v for k, v in before.items() if k != "deu_Latn"}
     # the premium table uses the current version only, one row per (tokenizer, language)
     assert premium.num_rows == 6 and set(premium["lang"].to_pylist()) == set(LANGS)
+    # the recomputed counts are the libraries' counts of the changed text, per sentence and joined
+    changed = {"dev": original.splitlines(),  # sentence id = line number
+               "devtest": (inputs / "corpus" / "devtest" / "deu_Latn.devtest").read_text(encoding="utf-8").splitlines()}
+    changed["dev"][0] += " (geändert)"
+    ids = {r["name"]: r["tokenizer_id"] for r in pq.read_table(out / "registry" / "tokenizers.parquet").to_pylist()}
+    for name in ("mistral-v1", "gpt2"):
+        (f,) = (out / "token_counts" / "lang=deu_Latn").glob(f"{ids[name]}-inc-{after['deu_Latn']}-*.parquet")
+        got = {(r["split"], r["sentence_id"]): r["n_tokens"] for r in pq.read_table(f).to_pylist()}
+        assert got == {(split, i): _library_count(name, line) for split, lines in changed.items()
+                       for i, line in enumerate(lines)}, name
+        assert got[("dev", 0)] != _library_count(name, original.splitlines()[0])  # the change shows
+        row = next(r for r in premium.to_pylist() if r["tokenizer_name"] == name and r["lang"] == "deu_Latn")
+        assert row["ctc"] == _library_count(name, " ".join(changed["dev"] + changed["devtest"])), name
 
     # the original text again: its counts are still there, so nothing is computed, as in an identical run
     counts, premium = run(LANGS, 2)

@@ -387,3 +387,162 @@ def test_split_lines_and_decode():
     assert readers.decode_line("é".encode()) == ("é", None)
     text, err = readers.decode_line(b"a\xed\xa0\x80b")  # an encoded surrogate is not valid UTF-8
     assert text == "a\\xed\\xa0\\x80b" and "byte 1" in err
+
+
+# -- bad values: quarantined with a reason, never a crash (issue 18) ----------------------------
+def test_jsonl_bad_values_are_quarantined_naming_file_and_line(spark, tmp_path):
+    """A lone surrogate, an id beyond int64, non-integer ids and non-string text are rejects
+    naming the file and line; the other lines are ingested."""
+    eng = flores_lines("eng_Latn", 3)
+    good = [json.dumps({"lang": "eng_Latn", "id": i, "text": t}) for i, t in enumerate(eng)]  # lines 0-2
+    bad = [  # (line, reason, detail, reject text)
+        ('{"lang": "eng_Latn", "id": 3, "text": "lone \\ud800 surrogate"}', "invalid_utf8",
+         "lone surrogate U+D800 at character 5 of the text (not valid UTF-8)", "lone \\ud800 surrogate"),
+        ('{"lang": "eng_Latn", "id": 18446744073709551617, "text": "big id"}', "bad_record",
+         "id 18446744073709551617 is out of the int64 range", "big id"),
+        ('{"lang": "eng_Latn", "id": 0.5, "text": "half"}', "bad_record", "id 0.5 is not an integer", "half"),
+        ('{"lang": "eng_Latn", "id": "1.5", "text": "s"}', "bad_record", "id '1.5' is not an integer", "s"),
+        ('{"lang": "eng_Latn", "id": "\\u00b2", "text": "sup"}', "bad_record", "id '²' is not an integer", "sup"),
+        ('{"lang": "eng_Latn", "id": true, "text": "yes"}', "bad_record", "id has type boolean, not integer", "yes"),
+        ('{"lang": "eng_Latn", "id": 7, "text": 7}', "bad_record", "text has type integer, not string", "7"),
+        ('{"lang": "eng_Latn", "id": 8, "text": {"a": "\\ud800"}}', "bad_record", "text has type object, not string",
+         '{"a": "\\ud800"}'),
+        ('{"lang": "x\\udc00", "id": 9, "text": "x"}', "invalid_utf8",
+         "lone surrogate U+DC00 at character 1 of the language label (not valid UTF-8)", "x"),
+    ]
+    lines = [*good, *(b[0] for b in bad), json.dumps({"lang": "eng_Latn", "id": 3.0, "text": "three"})]
+    src = write_lines(tmp_path / "c.jsonl", lines)
+    out = tmp_path / "out"
+    s = ingest(spark, "jsonl", src, "j", out)
+    assert_no_row_lost(s)
+    assert s.rows_in == len(lines) and s.n_sentences == {"eng_Latn": 4}  # 3.0 is the integer 3
+    assert corpus_store.read_language(out, "j", "eng_Latn")["text"].to_pylist() == [*eng, "three"]
+    rej = {r["row"]: r for r in rejects_of(out, "j")}
+    assert sorted(rej) == list(range(3, 3 + len(bad)))
+    for row, (_, reason, detail, text) in enumerate(bad, start=3):
+        r = rej[row]
+        assert (r["source"], r["reason"], r["detail"], r["text"]) == (str(src), reason, detail, text), row
+    assert rej[11]["lang"] == "x\\udc00" and rej[3]["lang"] == "eng_Latn"
+
+
+def test_parquet_bad_values_are_quarantined(spark, tmp_path):
+    """Invalid UTF-8 in a string or binary text column, ids that are not integers or beyond
+    int64, text that is not a string: rejects with a reason, the same as the other sources."""
+    path = tmp_path / "p.parquet"
+    texts = [b"good one", b"caf\xe9 au lait", b"two", b"\xed\xa0\x80 surrogate bytes", b"four", b"five"]
+    pq.write_table(pa.table({
+        "lang": ["eng_Latn"] * 6,
+        "id_float": pa.array([0.0, 1.0, 2.0, 3.0, 0.5, 5.0], pa.float64()),
+        "id_u64": pa.array([0, 1, 2, 3, 2**64 - 1, 5], pa.uint64()),
+        "id_str": ["0", "1", "2", "3", "4.5", "5"],
+        "text_str": pa.Array.from_buffers(pa.string(), 6, pa.array(texts, pa.binary()).buffers()),  # not validated
+        "text_bin": pa.array(texts, pa.binary()),
+        "text_int": pa.array([0, 1, 2, 3, 4, 5], pa.int64()),
+    }), path)
+    utf8_1 = ("invalid_utf8", "invalid UTF-8 at byte 3 of the text (b'\\xe9': invalid continuation byte)",
+              "caf\\xe9 au lait")
+    utf8_3 = ("invalid_utf8", "invalid UTF-8 at byte 0 of the text (b'\\xed': invalid continuation byte)",
+              "\\xed\\xa0\\x80 surrogate bytes")
+    cases = {  # (id column, text column) -> ({sentence_id: text} kept, {row: (reason, detail, text)} rejected)
+        ("id_float", "text_str"): ({0: "good one", 2: "two", 5: "five"},
+                                   {1: utf8_1, 3: utf8_3, 4: ("bad_record", "id 0.5 is not an integer", "four")}),
+        ("id_u64", "text_bin"): ({0: "good one", 2: "two", 5: "five"},
+                                 {1: utf8_1, 3: utf8_3,
+                                  4: ("bad_record", "id 18446744073709551615 is out of the int64 range", "four")}),
+        ("id_str", "text_int"): ({}, {i: ("bad_record", "id '4.5' is not an integer", str(i)) if i == 4 else
+                                      ("bad_record", "text has type integer, not string", str(i)) for i in range(6)}),
+    }
+    for (id_col, text_col), (kept, rejected) in cases.items():
+        out = tmp_path / f"out-{id_col}"
+        if not kept:
+            with pytest.raises(ConfigError, match=r"^corpus 'g': every row was quarantined \(see rejects: .*\)$"):
+                ingest(spark, "parquet", path, "g", out, id_col=id_col, text_col=text_col)
+        else:
+            s = ingest(spark, "parquet", path, "g", out, id_col=id_col, text_col=text_col)
+            assert_no_row_lost(s)
+            assert s.rows_in == 6
+            t = corpus_store.read_language(out, "g", "eng_Latn")
+            assert dict(zip(t["sentence_id"].to_pylist(), t["text"].to_pylist(), strict=True)) == kept
+        got = {r["row"]: (r["reason"], r["detail"], r["text"]) for r in rejects_of(out, "g")}
+        assert got == rejected, (id_col, text_col)
+        assert {r["source"] for r in rejects_of(out, "g")} == {str(path)}
+
+
+def test_table_sources_check_column_types(spark, tmp_path):
+    """flores-parquet, udhr and FLORES+ apply the same id and text rules as `parquet`."""
+    flores = tmp_path / "flores.parquet"
+    pq.write_table(pa.table({"lang": ["eng_Latn"] * 3, "split": ["dev"] * 3,
+                             "sentence_id": pa.array([0.0, 0.5, 1.0]), "text": ["a", "b", "c"]}), flores)
+    s = ingest(spark, "flores-parquet", flores, None, tmp_path / "o1")
+    assert s.n_sentences == {"eng_Latn": 2} and s.rejects_by_reason == {"bad_record": 1}
+    assert [(r["row"], r["detail"]) for r in rejects_of(tmp_path / "o1", "flores200")] == [
+        (1, "id 0.5 is not an integer")]
+    udhr = tmp_path / "udhr.parquet"
+    pq.write_table(pa.table({"key": ["eng"] * 3, "iso639_3": ["eng"] * 3, "script": ["Latn"] * 3,
+                             "article_no": pa.array([0, 1, 2], pa.int32()),
+                             "text": pa.array([b"ok", b"\xff", b"fine"], pa.binary())}), udhr)
+    s = ingest(spark, "udhr", udhr, None, tmp_path / "o2")
+    assert s.n_sentences == {"eng_Latn": 2} and s.rejects_by_reason == {"invalid_utf8": 1}
+    [r] = rejects_of(tmp_path / "o2", "udhr")
+    assert (r["row"], r["text"], r["reason"]) == (1, "\\xff", "invalid_utf8")
+    plus = tmp_path / "plus" / "dev"
+    plus.mkdir(parents=True)
+    pq.write_table(pa.table({"id": pa.array([1, 2, -(2**63)], pa.int64()), "iso_639_3": ["eng"] * 3,
+                             "iso_15924": ["Latn"] * 3, "text": pa.array([1, 2, 3])}), plus / "eng_Latn.parquet")
+    with pytest.raises(ConfigError, match="every row was quarantined"):
+        ingest(spark, "flores-plus-hub", plus.parent, None, tmp_path / "o3")
+    assert [(r["row"], r["detail"]) for r in rejects_of(tmp_path / "o3", "flores_plus")] == [
+        (0, "text has type integer, not string"), (1, "text has type integer, not string"),
+        (2, f"id {-(2**63)} is out of the int64 range")]
+
+
+def _without_file_permission_override():
+    """preexec_fn: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so that even root cannot read
+    a mode-000 file in the child (no-op for other users, who cannot read it anyway)."""
+    import ctypes
+    import os
+
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP: the exec'd child lacks the capability
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_unreadable_file_is_a_one_line_error(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    src = tmp_path / "src"
+    write_lines(src / "a.jsonl", [json.dumps({"lang": "eng_Latn", "id": 0, "text": "hello"})])
+    locked = write_lines(src / "b.jsonl", [json.dumps({"lang": "eng_Latn", "id": 1, "text": "world"})])
+    locked.chmod(0)
+    for p in (tmp_path, src):
+        p.chmod(0o755)
+    proc = subprocess.run([sys.executable, "-m", "jobs.ingest", "--source", "jsonl", "--path", str(src),
+                           "--corpus", "j", "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True,
+                          text=True, preexec_fn=_without_file_permission_override)
+    assert (proc.returncode, proc.stderr) == (2, f"error: permission denied: {locked}\n")
+
+
+def test_every_row_quarantined_says_so_through_the_cli(tmp_path, capsys, prefect_harness):
+    from flows.cli import main as cli_main
+
+    src = write_lines(tmp_path / "bad.jsonl", ['{"lang": "eng_Latn", "id": 0, "text": "lone \\ud800"}',
+                                               '{"lang": "eng_Latn", "id": 18446744073709551617, "text": "x"}'])
+    out = tmp_path / "out"
+    code = cli_main(["run", "--corpus-source", "jsonl", "--corpus-path", str(src), "--corpus-name", "allbad",
+                     "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    rejects = corpus_store.rejects_file(out, "allbad")
+    assert err.splitlines()[-1] == f"tokatlas: error: corpus 'allbad': every row was quarantined (see rejects: {rejects})"
+    assert [(r["row"], r["reason"]) for r in pq.read_table(rejects).to_pylist()] == [
+        (0, "invalid_utf8"), (1, "bad_record")]
+    # tokatlas status and the encode planner say the same, not "has not been ingested"
+    assert cli_main(["status", "--out", str(out), "--corpus", "allbad"]) == 2
+    assert capsys.readouterr().err == (f"tokatlas: error: corpus 'allbad': every row was quarantined "
+                                       f"(see rejects: {rejects})\n")

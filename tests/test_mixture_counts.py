@@ -86,8 +86,13 @@ def test_spark_job_one_task_per_cell(spark, tmp_path, flores):
         assert md["merges"]["n_derived"] == 48894 and tr.T == 150
         assert np.array_equal(tr.merged_count, ref.merged_count)
         assert np.array_equal(np.sort(tr.delta_pair), np.sort(ref.delta_pair))
+        # replicate 1: the sample's lines drawn with replacement from the stream seeded 1
+        lines = pq.read_table(samples[lang])["text"].to_pylist()
+        drawn = [lines[i] for i in np.random.default_rng(1).integers(0, len(lines), len(lines))]
         rep, _ = read_trajectory(cell_dir(out, "clip", lang, replicate=1))
-        assert rep.n_bytes != tr.n_bytes  # a resample, not a copy
+        ref = trajectory_for_texts(ml, drawn, 150, top_k=4)
+        assert rep.n_bytes == sum(len(x.encode()) for x in drawn) != tr.n_bytes  # a resample, not a copy
+        assert np.array_equal(rep.merged_count, ref.merged_count) and rep.total_pairs == ref.total_pairs
     # a re-run with reuse keeps cells counted from the same sample with >= T merges, recounts the rest
     again = make_cells(out, [clip], samples, T=100, top_k=4, reuse=True)
     again[0]["T"] = 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 from conftest import shared_path
@@ -128,8 +130,16 @@ def test_bootstrap_intervals(controlled):
     ml, _, _, held = controlled
     prob = MixtureProblem(LANGS, [trajectory_for_texts(ml, held[lang], 200) for lang in LANGS], 200)
     sol = solve_mixture(prob, n_bootstrap=8)
-    assert sol.n_bootstrap == 8 and np.all(sol.lo <= sol.hi + 1e-12)
-    assert np.isclose(sol.boot.sum(axis=1), 1).all()
+    assert sol.n_bootstrap == 8 and sol.boot.shape == (8, len(LANGS)) and sol.bootstrap == "merges"
+    assert np.isclose(sol.boot.sum(axis=1), 1).all() and (sol.boot >= 0).all()
+    assert (sol.boot.max(axis=0) > sol.boot.min(axis=0)).all()  # the reweighted merges moved every category
+    # the interval is the replicates' 2.5 and 97.5 percentiles (linear interpolation between
+    # order statistics, numpy's default): rank q·(B − 1) = 0.175 and 6.825 of 8
+    s = np.sort(sol.boot, axis=0)
+    assert np.allclose(sol.lo, s[0] + 0.175 * (s[1] - s[0]), rtol=0, atol=1e-15)
+    assert np.allclose(sol.hi, s[6] + 0.825 * (s[7] - s[6]), rtol=0, atol=1e-15)
+    assert np.array_equal(sol.lo, np.percentile(sol.boot, 2.5, axis=0))
+    assert np.array_equal(sol.hi, np.percentile(sol.boot, 97.5, axis=0))
 
 
 @pytest.mark.shared
@@ -316,28 +326,40 @@ def test_matching_method_reaches_the_full_lp_optimum(controlled):
 
 
 @pytest.mark.shared
-def test_auto_method_picks_matching_when_ortools_is_there(controlled, monkeypatch, tmp_path):
-    """auto: the lazy LP below AUTO_MATCHING_T, the matching method from it; without OR-Tools it
-    falls back (lazy below AUTO_BUNDLE_T) and method="matching" says how to install it."""
-    import importlib.util
+def test_auto_method_picks_matching_when_ortools_is_there(controlled, monkeypatch):
+    """auto: the lazy LP below AUTO_MATCHING_T, the matching method from it."""
+    import jobs.mixture_lp
+    from jobs.matching_worker import INSTALL_HINT, ortools_available
 
+    if not ortools_available():
+        pytest.skip(INSTALL_HINT)
+    ml, _, _, held = controlled
+    T = 120
+    prob, _ = held_out_problem(ml, held, T)
+    assert solve_mixture(prob, method="auto").status == "Optimal"
+    monkeypatch.setattr(jobs.mixture_lp, "AUTO_MATCHING_T", T)
+    assert "stopped in stage 1 of 1 after 1 rounds" in solve_mixture(prob, method="auto", max_rounds=1).status
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(importlib.util.find_spec("ortools") is not None,
+                    reason="ortools is importable in this process, so the fallback cannot hide it")
+def test_auto_method_falls_back_without_ortools(controlled, monkeypatch, tmp_path):
+    """Without OR-Tools auto falls back (lazy below AUTO_BUNDLE_T) and method="matching" says how
+    to install it."""
     import jobs.mixture_lp
     from jobs.matching_worker import ortools_available
 
     ml, _, _, held = controlled
     T = 120
     prob, _ = held_out_problem(ml, held, T)
-    assert solve_mixture(prob, method="auto").status == "Optimal"
     monkeypatch.setattr(jobs.mixture_lp, "AUTO_MATCHING_T", T)
-    if ortools_available():
-        assert "stopped in stage 1 of 1 after 1 rounds" in solve_mixture(prob, method="auto", max_rounds=1).status
-    if importlib.util.find_spec("ortools") is None:  # hide the side install
-        monkeypatch.setenv("ORTOOLS_DIR", str(tmp_path))
-        assert not ortools_available()
-        status = solve_mixture(prob, method="auto", max_rounds=1).status
-        assert "stopped after 1 rounds, not converged" in status and "stage" not in status, status
-        with pytest.raises(RuntimeError, match=r"pip install --no-deps --target .*ortools"):
-            solve_mixture(prob, method="matching")
+    monkeypatch.setenv("ORTOOLS_DIR", str(tmp_path))  # hide the side install
+    assert not ortools_available()
+    status = solve_mixture(prob, method="auto", max_rounds=1).status
+    assert "stopped after 1 rounds, not converged" in status and "stage" not in status, status
+    with pytest.raises(RuntimeError, match=r"pip install --no-deps --target .*ortools"):
+        solve_mixture(prob, method="matching")
 
 
 @pytest.mark.shared

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import shared_path
 
+from jobs.matching_worker import INSTALL_HINT, ortools_available
 from jobs.mixture_counts import cell_dir, resample, trajectory_for_texts, write_trajectory
 from jobs.mixture_lp import load_problem, replicate_weights, solve_full, solve_mixture
 from jobs.mixture_samples import flores_texts
@@ -18,6 +19,7 @@ from tokenizers_registry.merges import load_merges, manifest_entries
 
 LANGS = ["eng_Latn", "deu_Latn", "rus_Cyrl"]
 T = 120
+needs_ortools = pytest.mark.skipif(not ortools_available(), reason=INSTALL_HINT)
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +47,8 @@ def spec(out, tokenizer, method="lazy", B=3, fingerprint="fp1"):
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("method", ["lazy", "matching"])
+@pytest.mark.parametrize("method", ["lazy", pytest.param("matching", marks=needs_ortools)])
 def test_spark_replicates_equal_the_in_process_bootstrap(spark, out, method):
-    if method == "matching":
-        from jobs.matching_worker import ortools_available
-
-        if not ortools_available():
-            pytest.skip("OR-Tools not installed")
     s = spec(out, "gpt2", method, fingerprint=f"fp-{method}")
     [row] = solve_job(spark, [s])
     assert row["error"] is None, row["error"]
@@ -101,12 +98,9 @@ def test_rerun_skips_finished_units_and_a_bad_tokenizer_fails_alone(spark, out):
 
 
 @pytest.mark.shared
+@needs_ortools
 def test_sample_bootstrap_replicates_solve_the_resampled_trajectories(spark, out):
     """unit="samples": replicate b is the optimum of the LP over replicate b's recounted trajectories."""
-    from jobs.matching_worker import ortools_available
-
-    if not ortools_available():
-        pytest.skip("OR-Tools not installed")
     s = {**spec(out, "gpt2", "matching", B=2, fingerprint="fp-samples"), "unit": "samples"}
     [row] = solve_job(spark, [s])
     assert row["error"] is None, row["error"]

@@ -168,3 +168,80 @@ def test_registry_survives_a_copied_root(registry, tmp_path, fresh_cache):
     shutil.copytree(registry.root, copy)
     spec = Registry(copy).get("clip")
     assert load_tokenizer(spec, copy).vocab_size == 49408
+
+
+# -- one strict manifest reader -------------------------------------------------------------
+RULE = ("use 1-128 letters, digits, '.', '_', '+' or '-', starting with a letter or digit "
+        "(no '/', '..', '=' or spaces)")
+WANT = 'expected a JSON object with a "tokenizers" array of {"name", "file", ...} entries'
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (b'{"tokenizers": [', f"not valid JSON (Expecting value at line 1 column 17); {WANT}"),
+    (b"\xff\xfe{}", f"not UTF-8 text; {WANT}"),
+    (b"[]", f"{WANT}, got an array"),
+    (b'"x"', f"{WANT}, got a string"),
+    (b'{"about": "x"}', f'{WANT}, got an object without "tokenizers"'),
+    (b'{"tokenizers": {"name": "x"}}', '"tokenizers" must be an array of entries, got an object'),
+    (b'{"tokenizers": ["gpt2"]}', "tokenizers[0] must be an object, got a string"),
+    (b'{"tokenizers": [{"file": "gpt2.tiktoken"}]}',
+     'tokenizers[0] lacks "name" (every entry needs "name" and "file")'),
+    (b'{"tokenizers": [{"name": "gpt2"}]}', 'tokenizers[0] lacks "file" (every entry needs "name" and "file")'),
+    (b'{"tokenizers": [{"name": 5, "file": "f"}]}', "tokenizers[0].name must be a string, got a number"),
+    (b'{"tokenizers": [{"name": "a", "file": ["f"]}]}', "tokenizers[0].file must be a string, got an array"),
+    (b'{"tokenizers": [{"name": "a", "file": "f", "pattern": 7}]}',
+     "tokenizers[0].pattern must be a string or null, got a number"),
+    (b'{"tokenizers": [{"name": "a", "file": "f", "sha256": ["x"]}]}',
+     "tokenizers[0].sha256 must be a string or null, got an array"),
+    (b'{"tokenizers": [{"name": "a", "file": null}]}', "tokenizers[0].file must be a string, got null"),
+    (b'{"tokenizers": [{"name": "a", "file": "f", "format": "pickle"}]}',
+     "tokenizers[0] (a): unknown format 'pickle'; known: clip-merges, hf-tokenizer-json, sentencepiece-model, "
+     "tekken-json, tiktoken-ranks"),
+    (b'{"tokenizers": [{"name": "a", "file": "f"}, {"name": "a", "file": "g"}]}',
+     "tokenizers[1] (a): the name is listed twice"),
+    (b'{"tokenizers": [{"name": "../a", "file": "f"}]}', f"tokenizers[0]: invalid tokenizer name '../a': {RULE}"),
+    (b'{"tokenizers": [{"name": "a", "file": ""}]}', "tokenizers[0] (a): file '' is not a file name"),
+    (b'{"tokenizers": [{"name": "a", "file": "f\\u0000"}]}', "tokenizers[0] (a): file 'f\\x00' is not a file name"),
+    pytest.param(b"[" * 100000 + b"]" * 100000, f"JSON nested too deeply; {WANT}", id="deeply-nested"),
+])
+def test_malformed_manifests_are_one_line_config_errors(tmp_path, text, message):
+    from tokenizers_registry.merges import manifest_entries
+    from tokenizers_registry.registry import read_manifest
+
+    m = tmp_path / "MANIFEST.json"
+    m.write_bytes(text)
+    for read in (read_manifest, Registry(tmp_path / "reg").add_manifest, manifest_entries):
+        with pytest.raises(ConfigError) as e:
+            read(m)
+        assert str(e.value) == f"{m}: {message}"
+    assert not (tmp_path / "reg").exists()
+
+
+def test_manifest_entries_and_add_manifest_share_the_confinement(tmp_path, manifest):
+    """A file outside the manifest's folder is refused by both readers unless allowed; never opened."""
+    from tokenizers_registry.merges import manifest_entries
+
+    m = tmp_path / "MANIFEST.json"
+    m.write_text(json.dumps({"tokenizers": [{"name": "passwd", "file": "../" * 12 + "etc/passwd",
+                                             "format": "tiktoken-ranks", "pattern": r"\S+"}]}))
+    expected = f"{m}: tokenizers[0] (passwd): file '{'../' * 12}etc/passwd' is outside the manifest's folder {tmp_path}"
+    for read in (manifest_entries, Registry(tmp_path / "reg").add_manifest):
+        with pytest.raises(ConfigError) as e:
+            read(m)
+        assert str(e.value) == expected
+    assert manifest_entries(m, allow_outside=True)[0]["path"] == "/etc/passwd"
+    # allowed, the file is read as what it claims to be, and its content is still not echoed
+    with pytest.raises(TokenizerFileError) as e:
+        Registry(tmp_path / "reg").add_manifest(m, allow_outside=True)
+    assert str(e.value) == "/etc/passwd: line 1 is not '<base64 token> <integer rank>'"
+
+
+def test_adding_a_registered_file_under_a_new_name_says_so(registry, manifest):
+    gpt2 = registry.get("gpt2")
+    path = shared_path("tokenizers", "gpt2.tiktoken")
+    with pytest.raises(ConfigError) as e:
+        registry.add(path, name="my-gpt2", params=gpt2.params)
+    assert str(e.value) == f"{path} is already registered as 'gpt2' (tokenizer {gpt2.tokenizer_id}); use that name"
+    assert registry.add(path, name="gpt2", params=gpt2.params) == gpt2  # same name: the same spec
+    assert registry.add(path, params=gpt2.params) == gpt2  # no name asked for: the registered one
+    assert [s.name for s in registry.specs()].count("gpt2") == 1 and "my-gpt2" not in {s.name for s in registry.specs()}

@@ -50,10 +50,9 @@ def _premium(out: Path, tmp: Path, prefect_harness, spark) -> None:
             (folder / split).mkdir(parents=True, exist_ok=True)
             lines = _flores(lang, split)[:PER_SPLIT]
             (folder / split / f"{lang}.{split}").write_text("".join(t + "\n" for t in lines), encoding="utf-8")
-    tok_dir = shared_path("tokenizers")
-    doc = json.loads((tok_dir / "MANIFEST.json").read_text())
-    doc["tokenizers"] = [{**e, "file": str(tok_dir / e["file"])} for e in doc["tokenizers"] if e["name"] in NAMES]
-    (tmp / "MANIFEST.json").write_text(json.dumps(doc))
+    from helpers import write_manifest_subset
+
+    write_manifest_subset(tmp / "MANIFEST.json", NAMES)
     token_premium(PremiumParams(out=str(out), corpus_source="flores-folder", corpus_path=str(folder),
                                 corpus_name="mini", tokenizer_manifest=str(tmp / "MANIFEST.json"), n_bootstrap=50))
 

@@ -26,6 +26,12 @@ class TransientError(TokatlasError):
     """A failure worth retrying (a lost executor, a dropped connection); the only kind flows retry."""
 
 
+# What a per-item guard (a cell, a registration probe) never records as the item's own failure.
+# Everything else is, including a Rust panic in a tokenizer library, which pyo3 raises as
+# `PanicException`: a BaseException, so `except Exception` misses it.
+FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
 # A name that becomes a path component or a hive partition value: no separators, no `..`,
 # no `=`, no control characters, nothing a shell or a filesystem reads specially.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")

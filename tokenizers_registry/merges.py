@@ -88,6 +88,11 @@ class Pretokenizer:
         return ids
 
 
+# Python's `regex` has no backtrack limit (fancy-regex, which tiktoken uses, has one and panics):
+# a pattern that backtracks catastrophically fails its cell instead of hanging the job.
+REGEX_SECONDS = 30
+
+
 class RegexBytePretokenizer(Pretokenizer):
     """tiktoken / Tekken: split by the regex, UTF-8 encode, map bytes to characters."""
 
@@ -98,7 +103,12 @@ class RegexBytePretokenizer(Pretokenizer):
         self._re = regex.compile(pattern)
 
     def words(self, text: str) -> list[str]:
-        return [map_bytes(w.encode("utf-8")) for w in self._re.findall(text)]
+        try:
+            found = self._re.findall(text, timeout=REGEX_SECONDS)
+        except TimeoutError:
+            raise TimeoutError(f"pre-tokenization pattern {self.pattern!r} ran over {REGEX_SECONDS} s on one "
+                               f"text of {len(text)} characters (catastrophic backtracking)") from None
+        return [map_bytes(w.encode("utf-8")) for w in found]
 
 
 class HFPretokenizer(Pretokenizer):
@@ -429,16 +439,19 @@ def load_merges(path: str | Path, fmt: str, params: dict | None = None, name: st
     raise ConfigError(f"{path}: format {fmt!r} has no BPE merges; BPE formats: {', '.join(BPE_FORMATS)}")
 
 
-def manifest_entries(manifest: str | Path, names: Sequence[str] | None = None, bpe_only: bool = True) -> list[dict]:
-    """Tokenizer entries of a MANIFEST.json as {name, format, path, params} (BPE ones by default)."""
-    manifest = Path(manifest)
+def manifest_entries(manifest: str | Path, names: Sequence[str] | None = None, bpe_only: bool = True, *,
+                     allow_outside: bool = False) -> list[dict]:
+    """Tokenizer entries of a MANIFEST.json as {name, format, path, params} (BPE ones by default),
+    read and checked by `registry.read_manifest`."""
+    from tokenizers_registry.registry import read_manifest
+
     out = []
-    for e in json.loads(manifest.read_text())["tokenizers"]:
+    for e in read_manifest(manifest, allow_outside=allow_outside):
+        fmt = e.get("format")
         if names and e["name"] not in names:
             continue
-        if bpe_only and (e["format"] not in BPE_FORMATS or "wordpiece" in e["name"]):
+        if bpe_only and (fmt not in BPE_FORMATS or "wordpiece" in e["name"]):
             continue
-        params = {"pattern": e["pattern"]} if e["format"] == "tiktoken-ranks" and e.get("pattern") else {}
-        out.append({"name": e["name"], "format": e["format"], "path": str(manifest.parent / e["file"]),
-                    "params": params})
+        params = {"pattern": e["pattern"]} if fmt == "tiktoken-ranks" and e.get("pattern") else {}
+        out.append({"name": e["name"], "format": fmt, "path": str(e["path"]), "params": params})
     return out

@@ -5,6 +5,9 @@ Layout under a registry root:
 
     <root>/tokenizers.parquet                       one row per tokenizer (schemas.TOKENIZERS)
     <root>/artifacts/<sha[:2]>/<sha>/<file name>    artifacts, never modified once written
+
+Tokenizer names pass `check_name` (they become path parts of every dataset), and
+MANIFEST.json files are read by `read_manifest` only.
 """
 
 from __future__ import annotations
@@ -20,9 +23,16 @@ from pathlib import Path
 import pyarrow as pa
 
 from schemas import TOKENIZERS, conform, validate
-from tokenizers_registry.base import ConfigError, Tokenizer, TokenizerFileError
+from tokenizers_registry.base import (
+    ConfigError,
+    Tokenizer,
+    TokenizerFileError,
+    check_name,
+    printable,
+)
 from tokenizers_registry.formats import FORMATS, load_format, sniff_format
-from tokenizers_registry.store import Store, is_url, resolve_under  # noqa: F401  (resolve_under: public)
+from tokenizers_registry.formats._common import check_encodes
+from tokenizers_registry.store import Store, inside, is_url, resolve_under  # noqa: F401  (resolve_under: public)
 
 REGISTRY_FILE = "tokenizers.parquet"
 
@@ -76,6 +86,71 @@ def tokenizer_id_for(sha256: str, fmt: str, params: dict | None) -> str:
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+               float: "a number", type(None): "null"}
+_ENTRY_STRINGS = ("name", "file", "format", "pattern", "sha256", "source")  # keys read; others are notes
+
+
+def read_manifest(path: str | Path, *, allow_outside: bool = False) -> list[dict]:
+    """The entries of a MANIFEST.json (`{"tokenizers": [{"name", "file", ...}, ...]}`), checked.
+
+    Each entry comes back with `path`, its file resolved against the manifest's folder; a file
+    outside that folder (by `..`, an absolute path or a symlink) is refused, and never opened,
+    unless `allow_outside`. Any defect is a ConfigError naming the manifest and what was expected.
+    """
+    path = Path(path)
+    want = 'expected a JSON object with a "tokenizers" array of {"name", "file", ...} entries'
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the manifest ({e.strerror or type(e).__name__})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; {want}") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); {want}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: JSON nested too deeply; {want}") from None
+    if not isinstance(doc, dict) or "tokenizers" not in doc:
+        got = 'an object without "tokenizers"' if isinstance(doc, dict) else _JSON_TYPES.get(type(doc))
+        raise ConfigError(f"{path}: {want}, got {got}")
+    if not isinstance(doc["tokenizers"], list):
+        raise ConfigError(f'{path}: "tokenizers" must be an array of entries, got {_JSON_TYPES[type(doc["tokenizers"])]}')
+    folder, out, seen = path.parent.resolve(), [], set()
+    for i, e in enumerate(doc["tokenizers"]):
+        where = f"{path}: tokenizers[{i}]"
+        if not isinstance(e, dict):
+            raise ConfigError(f"{where} must be an object, got {_JSON_TYPES[type(e)]}")
+        for key in ("name", "file"):
+            if key not in e:
+                raise ConfigError(f'{where} lacks "{key}" (every entry needs "name" and "file")')
+        for key in _ENTRY_STRINGS:
+            optional = key not in ("name", "file")
+            if key in e and not isinstance(e[key], str) and not (optional and e[key] is None):
+                raise ConfigError(f"{where}.{key} must be a string{' or null' * optional}, "
+                                  f"got {_JSON_TYPES[type(e[key])]}")
+        try:
+            name = check_name(e["name"], "tokenizer name")
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from None
+        where = f"{where} ({name})"
+        if name in seen:
+            raise ConfigError(f"{where}: the name is listed twice")
+        seen.add(name)
+        if e.get("format") is not None and e["format"] not in FORMATS:
+            raise ConfigError(f"{where}: unknown format {printable(repr(e['format']))}; known: {', '.join(sorted(FORMATS))}")
+        if not e["file"] or "\x00" in e["file"]:
+            raise ConfigError(f"{where}: file {printable(repr(e['file']))} is not a file name")
+        file = (folder / e["file"]).resolve()
+        if not allow_outside:
+            try:
+                inside(folder, file)
+            except ConfigError:
+                raise ConfigError(f"{where}: file {printable(repr(e['file']))} is outside the manifest's folder "
+                                  f"{folder}") from None
+        out.append({**e, "path": file})
+    return out
+
+
 class Registry:
     """Tokenizer specs and artifacts under one root: a directory or an fsspec URL."""
 
@@ -124,8 +199,11 @@ class Registry:
     ) -> TokenizerSpec:
         """Register a tokenizer file: verify, load once to describe it, store its artifact.
 
-        Adding the same file with the same parameters again returns the existing spec.
+        Adding the same file with the same parameters again returns the existing spec, unless
+        `name` asks for a different name: that is a ConfigError naming the registered one.
         """
+        if name is not None:
+            check_name(name, "tokenizer name")
         path = Path(path)
         if not path.is_file():
             raise TokenizerFileError(f"{path}: no such tokenizer file")
@@ -136,14 +214,18 @@ class Registry:
         if fmt not in FORMATS:
             raise TokenizerFileError(f"{path}: unknown tokenizer format {fmt!r}; known: {', '.join(sorted(FORMATS))}")
         tid = tokenizer_id_for(sha, fmt, params)
-        name = name or path.name.split(".")[0]
         existing = {s.tokenizer_id: s for s in self.specs()}
         if tid in existing:
+            if name not in (None, existing[tid].name):
+                raise ConfigError(f"{path} is already registered as {printable(repr(existing[tid].name))} "
+                                  f"(tokenizer {tid}); use that name")
             return existing[tid]
+        name = name or check_name(path.name.split(".")[0], f"tokenizer name (from {path.name}; pass a name)")
         clash = [s for s in existing.values() if s.name == name]
         if clash:
             raise ConfigError(f"name {name!r} is already used by tokenizer {clash[0].tokenizer_id}; choose another name")
         tok = load_format(fmt, path, params or {})  # fails here, naming the file, if corrupt
+        check_encodes(tok, name, path)  # e.g. a pattern that panics on long words: refused before it is stored
         rel = artifact_relpath(sha, path.name)
         self.store.put_file(path, rel)
         spec = TokenizerSpec(
@@ -163,28 +245,20 @@ class Registry:
         self._write([*existing.values(), spec])
         return spec
 
-    def add_manifest(self, manifest: str | Path, names: list[str] | None = None) -> list[TokenizerSpec]:
-        """Register the tokenizers a MANIFEST.json lists (format shared/data/tokenizers/MANIFEST.json)."""
-        manifest = Path(manifest)
-        entries = json.loads(manifest.read_text())["tokenizers"]
+    def add_manifest(self, manifest: str | Path, names: list[str] | None = None, *,
+                     allow_outside: bool = False) -> list[TokenizerSpec]:
+        """Register the tokenizers a MANIFEST.json lists (format shared/data/tokenizers/MANIFEST.json).
+
+        The whole manifest is checked first (`read_manifest`): a bad entry registers nothing.
+        """
         out = []
-        for e in entries:
+        for e in read_manifest(manifest, allow_outside=allow_outside):
             if names and e["name"] not in names:
                 continue
-            params = {}
             pattern = e.get("pattern")
-            if e["format"] == "tiktoken-ranks" and pattern:
-                params["pattern"] = pattern
-            out.append(
-                self.add(
-                    manifest.parent / e["file"],
-                    name=e["name"],
-                    fmt=e["format"],
-                    params=params,
-                    provenance=e.get("source"),
-                    expected_sha256=e.get("sha256"),
-                )
-            )
+            params = {"pattern": pattern} if e.get("format") == "tiktoken-ranks" and pattern else {}
+            out.append(self.add(e["path"], name=e["name"], fmt=e.get("format"), params=params,
+                                provenance=e.get("source"), expected_sha256=e.get("sha256")))
         return out
 
     def add_specs(self, specs: list[TokenizerSpec]) -> int:
@@ -195,7 +269,7 @@ class Registry:
         """
         existing = self.specs()
         known = {s.tokenizer_id for s in existing}
-        new = [s for s in specs if s.tokenizer_id not in known]
+        new = [s for s in specs if s.tokenizer_id not in known and check_name(s.name, "tokenizer name")]
         if new:
             self._write([*existing, *new])
         return len(new)

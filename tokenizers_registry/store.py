@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tokenizers_registry.base import TokenizerFileError
+from tokenizers_registry.base import ConfigError, TokenizerFileError, printable
 
 
 def is_url(root: str | Path) -> bool:
@@ -39,8 +39,21 @@ def resolve_under(root: str | Path, relative: str) -> Path:
     if rel.is_absolute():
         raise TokenizerFileError(f"artifact path {relative!r} is absolute; it must be relative to {root_p}")
     target = (root_p / rel).resolve()
-    if target != root_p and root_p not in target.parents:
-        raise TokenizerFileError(f"artifact path {relative!r} escapes the registry root {root_p}")
+    try:
+        return target if target == root_p else inside(root_p, target)
+    except ConfigError:
+        raise TokenizerFileError(f"artifact path {relative!r} escapes the registry root {root_p}") from None
+
+
+def inside(root: str | Path, path: str | Path) -> Path:
+    """`path` resolved (symlinks followed) if that lies strictly under `root`, else ConfigError.
+
+    The one containment check: for files a manifest names, and before writing or removing
+    anything whose path was built from a name.
+    """
+    root_p, target = Path(root).resolve(), Path(path).resolve()
+    if root_p not in target.parents:
+        raise ConfigError(f"path {printable(str(path))} is not under {root_p}")
     return target
 
 

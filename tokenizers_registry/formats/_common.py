@@ -1,4 +1,5 @@
-"""Helpers shared by the format loaders: thread count, chunked threaded encoding, offsets."""
+"""Helpers shared by the format loaders: thread count, chunked threaded encoding, offsets,
+and the probe a tokenizer must pass to be registered."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
+
+from tokenizers_registry.base import FATAL, Tokenizer, TokenizerFileError, printable
 
 # Below this many texts per thread, a thread hand-off costs more than it saves.
 MIN_TEXTS_PER_THREAD = 32
@@ -155,3 +158,41 @@ def bytes_to_unicode() -> dict[int, str]:
             cs.append(256 + n)
             n += 1
     return dict(zip(bs, map(chr, cs), strict=True))
+
+
+# Ordinary text every tokenizer must encode to be registered. Long runs are where a pre-tokenization
+# pattern that backtracks exponentially, e.g. `(\p{L}|\p{L})*(?=\d)`, exceeds its engine's limit
+# (fancy-regex's backtrack limit in tiktoken, Oniguruma's retry limit in HF tokenizers), and
+# tiktoken panics on a pattern that matches the empty string (here, before a number).
+PROBE_TEXTS = (
+    ("200 letters then a digit", "abcdefghij" * 20 + "1"),
+    ("200 letters then a space", "abcdefghij" * 20 + " x"),
+    ("200 accented letters then punctuation", "äöüßéèçñ" * 25 + "."),
+    ("200 digits", "0123456789" * 20),
+    ("200 spaces", " " * 200 + "x"),
+    ("numbers after spaces", "at 10 am, 42 of 7"),
+    ("text in several scripts", "The quick brown fox jumps!\n\tПривет, мир. 日本語のテキスト。 مرحبا بالعالم"),
+)
+_BACKTRACK = ("BacktrackLimitExceeded", "retry-limit-in-match")  # fancy-regex's and Oniguruma's words
+
+
+def check_encodes(tok: Tokenizer, name: str, path) -> None:
+    """Refuse, in one line naming the file and tokenizer, a tokenizer that panics or exceeds its
+    regex engine's limit on `PROBE_TEXTS`.
+
+    An ordinary exception is not refused: a vocabulary that cannot cover a script (e.g. no UNK
+    token) is a per-cell failure at run time, not a broken tokenizer.
+    """
+    for what, text in PROBE_TEXTS:
+        try:
+            tok.encode_batch([text])
+        except BaseException as e:  # a Rust panic (pyo3's PanicException) is a BaseException
+            if isinstance(e, FATAL):
+                raise
+            msg = printable(str(e))[:300]
+            backtracks = any(w in msg for w in _BACKTRACK)
+            if isinstance(e, Exception) and not backtracks:
+                continue
+            hint = "; its pre-tokenization pattern backtracks too much for its regex engine" if backtracks else ""
+            raise TokenizerFileError(f"{path}: tokenizer {name!r} cannot encode ordinary text ({what}): "
+                                     f"{type(e).__name__}: {msg}{hint}") from None

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import tiktoken
 
-from tokenizers_registry.base import ConfigError, Tokenizer, TokenizerFileError
+from tokenizers_registry.base import ConfigError, Tokenizer, TokenizerFileError, printable
 from tokenizers_registry.formats._common import (
     ChunkedEncoder,
     char_starts_batch,
@@ -45,8 +45,12 @@ class RankBPETokenizer(Tokenizer):
         self._special_tokens = dict(special_tokens)
         self._vocab_size = vocab_size
         self._special_ids = special_ids
-        self._enc = tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks,
-                                      special_tokens=self._special_tokens)
+        try:
+            self._enc = tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks,
+                                          special_tokens=self._special_tokens)
+        except ValueError as e:  # the pattern is compiled here, by the engine that will run it
+            raise ConfigError(f"{name}: pre-tokenization pattern does not compile in tiktoken's regex engine "
+                              f"(fancy-regex): {printable(str(e))}") from None
         # Byte length per id, for starts without a per-token Python loop; specials/holes are 0.
         lengths = np.zeros(vocab_size, dtype=np.int64)
         lengths[np.fromiter(ranks.values(), dtype=np.int64, count=len(ranks))] = np.fromiter(
@@ -101,8 +105,8 @@ def parse_rank_file(path: Path) -> tuple[dict[bytes, int], list[int]]:
                 rank = int(parts[1])
             else:
                 raise ValueError(f"expected 'base64 rank', got {len(parts)} fields")
-        except (ValueError, binascii.Error) as e:
-            raise TokenizerFileError(f"{path}: line {lineno} is not 'base64 rank': {line[:80]!r} ({e})") from None
+        except (ValueError, binascii.Error):  # the line is not quoted: the file may be anything (/etc/passwd)
+            raise TokenizerFileError(f"{path}: line {lineno} is not '<base64 token> <integer rank>'") from None
         if rank < 0 or rank in seen_ranks:
             raise TokenizerFileError(f"{path}: line {lineno}: rank {rank} is negative or repeated")
         seen_ranks.add(rank)
