@@ -34,7 +34,7 @@ SUMMARY = re.compile(r"ok (\d+), failed (\d+); (\d+) sentences, (\d+) tokens in 
 
 def run_encode(master: str, out: Path, conf: dict | None = None, shard_size: int | None = None) -> dict:
     """spark-submit the encode job on fresh counts; returns seconds, sentences and tokens."""
-    from jobs.spark import spark_submit_command, submit_env
+    from jobs.runtime.spark import spark_submit_command, submit_env
 
     for name in ("token_counts", "corpus_counts", "cell_failures"):
         shutil.rmtree(out / name, ignore_errors=True)
@@ -69,8 +69,8 @@ def main(argv=None) -> int:
 
     from infra import cluster as spark_cluster
     from jobs.ingest import ingest
-    from jobs.layout import registry_dir
-    from jobs.spark import build_spark
+    from jobs.runtime.spark import build_spark
+    from jobs.store.layout import registry_dir
     from tokenizers_registry.registry import Registry
 
     langs = sorted(set(pq.read_table(a.flores, columns=["lang"])["lang"].to_pylist()))[:a.languages]

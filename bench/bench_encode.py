@@ -48,8 +48,8 @@ def raw_encoder(tok):
 
 def raw_baseline(out: Path, corpus: str, specs, langs: list[str]) -> tuple[float, int, int, int]:
     """Seconds, sentences, tokens and bytes for the raw encoders over every cell."""
-    from jobs import corpus_store
-    from jobs.layout import registry_dir
+    from jobs.store import corpus_store
+    from jobs.store.layout import registry_dir
     from tokenizers_registry.registry import load_tokenizer
 
     texts = {lang: corpus_store.read_language(out, corpus, lang, ["split", "sentence_id", "text"])
@@ -93,8 +93,8 @@ def main(argv=None) -> int:
 
     from jobs.encode import encode
     from jobs.ingest import ingest
-    from jobs.layout import registry_dir
-    from jobs.spark import build_spark
+    from jobs.runtime.spark import build_spark
+    from jobs.store.layout import registry_dir
     from tokenizers_registry.registry import Registry
 
     names = a.tokenizers.split(",") if a.tokenizers else None

@@ -59,7 +59,7 @@ def english_prose_dir(mb: float) -> Path:
 
 def grid(bytes_: int, vocab_sizes=(1000, 2000), algorithms=("hf-bpe", "sp-bpe", "sp-unigram", "superbpe"),
          prose_mb: float = 0):
-    from jobs.grid_spec import AnalysisSpec, DataSpec, GridSpec, Source, check_spec
+    from jobs.analysis.grid_spec import AnalysisSpec, DataSpec, GridSpec, Source, check_spec
 
     flores = str(SHARED / "flores200" / "flores200_dev_devtest.parquet")
     train = (Source("flores", flores, ("dev",)),)
@@ -76,8 +76,7 @@ def direct_loop(out: Path, spec, cells) -> dict:
     """The baseline: the same trainers on the same samples, one after another, no Spark."""
     import pyarrow.parquet as pq
 
-    from jobs.train_grid import sample_file, take_budget
-    from tokenizers_registry.training import train_grid_cell
+    from jobs.train_grid import sample_file, take_budget, train_grid_cell
 
     t0 = time.perf_counter()
     trainer = 0.0
@@ -95,7 +94,7 @@ def direct_loop(out: Path, spec, cells) -> dict:
 
 
 def spark_run(master: str, out: Path, spec, cells) -> dict:
-    from jobs.spark import build_spark
+    from jobs.runtime.spark import build_spark
     from jobs.train_grid import train_cells
 
     spark = build_spark("bench-grid", master=master)

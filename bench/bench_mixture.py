@@ -30,9 +30,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs.mixture_counts import cell_dir, trajectory_for_texts, write_trajectory  # noqa: E402
-from jobs.mixture_lp import LazyLP, MixtureProblem, initial_rows, load_problem, solve_mixture  # noqa: E402
-from jobs.mixture_samples import flores_languages, flores_texts, python_stdlib_texts  # noqa: E402
+from jobs.analysis.mixture.lazy import LazyLP
+from jobs.analysis.mixture.problem import MixtureProblem, initial_rows
+from jobs.analysis.mixture.solve import load_problem, solve_mixture  # noqa: E402
+from jobs.analysis.mixture.trajectory import cell_dir, trajectory_for_texts, write_trajectory  # noqa: E402
+from jobs.corpus.samples import flores_languages, flores_texts, python_stdlib_texts  # noqa: E402
 from tokenizers_registry.merges import load_merges, manifest_entries  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -74,7 +74,7 @@ def main(argv=None) -> int:
         shutil.copy(prev / "main.npz", d / "main.npz")  # replicates only: the main solve is done
         spark = None
         if fp == "spark":
-            from jobs.spark import build_spark
+            from jobs.runtime.spark import build_spark
 
             spark = build_spark("bench-mixture-solve", master=f"local[{a.cores}]")
             spark.sparkContext.parallelize([0], 1).count()  # start-up is not part of the measurement

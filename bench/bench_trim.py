@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jobs import corpus_store  # noqa: E402
 from jobs.ingest import _write_language  # noqa: E402
+from jobs.store import corpus_store  # noqa: E402
 from jobs.token_freqs import count_ids  # noqa: E402
 from jobs.trim import check_faithfulness, id_lookup  # noqa: E402
 from tokenizers_registry.formats import load_format  # noqa: E402
@@ -124,8 +124,8 @@ def bench_counting(rows: pa.Table, spark_too: bool) -> None:
     if not spark_too:
         return
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    from jobs.layout import registry_dir
-    from jobs.spark import build_spark
+    from jobs.runtime.spark import build_spark
+    from jobs.store.layout import registry_dir
     from jobs.token_freqs import token_freqs
     from tokenizers_registry.registry import Registry
 

@@ -1,1 +1,7 @@
-"""Prefect flows and the `tokatlas` CLI: orchestration only, no computation."""
+"""Entry points: Prefect flows, deployments and the `tokatlas` CLI. Orchestration only.
+
+A flow checks its parameters (`jobs.preflight`), calls job functions through the launcher
+(`jobs.runtime.spark.call_job`, in-process or spark-submit), records the run and renders reports.
+Nothing here computes a number. May import everything below it: `jobs`, `tokenizers_registry`,
+`schemas`. Layer rule: docs/architecture.md.
+"""

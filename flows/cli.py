@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import logging
 import sys
 from pathlib import Path
 
-from flows.prefect_env import configure_prefect_env
-from jobs.args import csv_list, given, params_from
-from tokenizers_registry.base import ConfigError, TokatlasError, printable
+from flows.prefect_env import configure_prefect_env, one_line_errors
+from jobs.runtime.params import csv_list, given, params_from
+from schemas.errors import ConfigError, TokatlasError
+from schemas.names import printable
 
 # Modules exposing add_cli(subparsers), each adding its own command.
 EXTRA_COMMANDS = ("flows.grid_flow", "flows.mixture_flow", "flows.trim_flow", "flows.site_flow", "flows.deployments")
@@ -127,7 +127,7 @@ def add_tokenizers(sub) -> None:
 
 
 def cmd_tokenizers(a) -> int:
-    from jobs.layout import registry_dir
+    from jobs.store.layout import registry_dir
     from tokenizers_registry.registry import Registry
 
     reg = Registry(registry_dir(a.out))
@@ -140,7 +140,7 @@ def cmd_tokenizers(a) -> int:
         for s in reg.add_manifest(a.manifest, allow_outside=a.allow_manifest_outside):
             print(f"{s.tokenizer_id}  {s.name}  {s.format}  {s.algorithm}  vocab {s.vocab_size}")
     elif a.action == "list":
-        from tokenizers_registry.base import printable  # names may come from third-party manifests
+        from schemas.names import printable  # names may come from third-party manifests
 
         specs = reg.specs()
         print(f"{'id':16}  {'name':28}  {'format':20}  {'algorithm':9}  vocab")
@@ -149,7 +149,7 @@ def cmd_tokenizers(a) -> int:
                   f"{printable(s.algorithm or ''):9}  {s.vocab_size}")
         print(f"{len(specs)} tokenizers in {printable(str(reg.root))}")
     else:
-        from tokenizers_registry.base import printable
+        from schemas.names import printable
 
         row = reg.get(a.name).to_row()
         row["added_at"] = str(row["added_at"])
@@ -177,7 +177,7 @@ def add_status(sub) -> None:
 
 
 def cmd_status(a) -> int:
-    from jobs.catalog import encode_status
+    from jobs.encode import encode_status
 
     s = encode_status(a.out, a.corpus, csv_list(a.tokenizers), csv_list(a.languages), a.shard_size)
     if a.json:
@@ -223,7 +223,7 @@ def add_query(sub) -> None:
 
 
 def cmd_query(a) -> int:
-    from jobs.query import (
+    from jobs.store.query import (
         QueryError,
         datasets_named,
         duckdb_connection,
@@ -231,7 +231,7 @@ def cmd_query(a) -> int:
         printable_table,
         query,
     )
-    from tokenizers_registry.base import printable
+    from schemas.names import printable
 
     # Sandboxed (read-only, confined to the views' files, one statement): docs/security.md.
     con = duckdb_connection(a.out, only=None if a.list else datasets_named(a.sql or ""))
@@ -252,7 +252,7 @@ def cmd_query(a) -> int:
     with explained(a.out, con, a.sql):
         table = rel.to_arrow_table()
     if a.parquet:
-        from jobs.layout import write_parquet_atomic
+        from jobs.store.layout import write_parquet_atomic
 
         write_parquet_atomic(table, a.parquet)
         print(f"{table.num_rows} rows -> {a.parquet}")
@@ -292,7 +292,7 @@ def add_catalog(sub) -> None:
 
 
 def cmd_catalog(a) -> int:
-    from jobs.catalog import write_docs, write_manifest
+    from jobs.store.catalog import write_docs, write_manifest
 
     if not a.out and not a.docs:
         raise ConfigError("give --out OUT (writes OUT/catalog.json) and/or --docs FILE")
@@ -321,25 +321,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _NoTokatlasTraceback(logging.Filter):
-    """On Prefect's console only: a TokatlasError raised in a flow reaches the user as the CLI's
-    one line, not as the traceback Prefect logs (its API log, for the UI, keeps it)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], TokatlasError))
-
-
-def one_line_errors() -> None:
-    """Install the filter on Prefect's console handler once Prefect is loaded (idempotent)."""
-    if "prefect.logging.handlers" not in sys.modules:
-        return
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    for h in logging.getLogger().handlers:
-        if isinstance(h, PrefectConsoleHandler) and not any(isinstance(f, _NoTokatlasTraceback) for f in h.filters):
-            h.addFilter(_NoTokatlasTraceback())
-
-
 def _given_dests(argv: list[str] | None) -> set[str]:
     """The options given on the command line (not defaults): a parse with every default suppressed,
     so that `--config` values are overridden only by options the user typed."""
@@ -356,7 +337,7 @@ def _given_dests(argv: list[str] | None) -> set[str]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The parsed command line; `given_dests` names the options typed (see `jobs.args.given`)."""
+    """The parsed command line; `given_dests` names the options typed (see `jobs.runtime.params.given`)."""
     args = build_parser().parse_args(argv)
     args.given_dests = _given_dests(argv)
     return args

@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from jobs import corpus_store
+from jobs.store import corpus_store
 from tokenizers_registry.registry import Registry, TokenizerSpec
 from tokenizers_registry.training import train_hf, train_sentencepiece
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tokenizers_registry.base import ConfigError, TokatlasError
+from schemas.errors import ConfigError, TokatlasError
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_FILE = ROOT / "prefect.yaml"
@@ -30,7 +30,7 @@ def deployment_specs(prefect_file: str | Path = PREFECT_FILE) -> list[dict]:
     import inspect
     import typing
 
-    from jobs.args import load_config, params_from
+    from jobs.runtime.params import load_config, params_from
 
     path = Path(prefect_file)
     if not path.is_file():

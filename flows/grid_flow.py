@@ -25,10 +25,11 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
-from jobs.grid_spec import Cell, GridSpec, expand, load_spec, plan, transition_vocab  # noqa: E402
-from jobs.layout import registry_dir, report_dir  # noqa: E402
-from jobs.run_log import logged_run, mark  # noqa: E402
-from tokenizers_registry.base import ConfigError  # noqa: E402
+from jobs.analysis.grid_spec import Cell, GridSpec, expand, load_spec, plan, transition_vocab  # noqa: E402
+from jobs.store.layout import registry_dir, report_dir  # noqa: E402
+from jobs.store.run_log import mark  # noqa: E402
+from jobs.store.runs import logged_run  # noqa: E402
+from schemas.errors import ConfigError  # noqa: E402
 from tokenizers_registry.store import normalize_root  # noqa: E402
 
 
@@ -56,7 +57,7 @@ class GridParams:
         if self.second_pass is None:
             self.second_pass = self.grid.analysis.second_pass
         self.registry_root = normalize_root(self.registry_root or registry_dir(self.out))
-        from jobs.spark import spark_launcher
+        from jobs.runtime.spark import spark_launcher
 
         self.spark_launcher = spark_launcher(self.spark_launcher)
         return self
@@ -65,14 +66,14 @@ class GridParams:
 
 
 def _spark(p: GridParams):
-    from jobs.spark import build_spark
+    from jobs.runtime.spark import build_spark
 
     return build_spark("tokatlas-grid", master=p.spark_master)
 
 
 def _submit(p: GridParams, fn: str, **kwargs):
     """`fn(spark, **kwargs)` in a spark-submit'ed driver (launcher "spark-submit")."""
-    from jobs.spark import call_job
+    from jobs.runtime.spark import call_job
 
     return call_job(fn, kwargs, app_name=f"tokatlas-grid-{fn.rpartition(':')[2]}", master=p.spark_master,
                     launcher="spark-submit", submit_args=p.spark_submit_args)
@@ -100,7 +101,7 @@ def train_task(p: GridParams, cells: list[Cell], label: str) -> dict:
     st = grid_status(p.out, cells)
     log.info("%s: %d cells, %d done, %d failed, %d remaining", label, st.planned, st.done, st.failed, st.remaining)
 
-    from jobs.progress import Progress
+    from jobs.runtime.progress import Progress
 
     bar = Progress(f"{label}: tokenizers trained", st.remaining, log=lambda _: None)  # a bar on a TTY only
 
@@ -149,7 +150,8 @@ def second_pass_cells(p: GridParams, optimal_rows: list[dict], manifest: dict) -
 
 @task(name="grid-analysis", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_config_error)
 def analysis_task(p: GridParams, cells: list[Cell], manifest: dict, second: list[Cell] | None) -> dict:
-    from jobs.inequity import analyse, language_features, read_ctc, transition_frac
+    from jobs.analysis.inequity import analyse, transition_frac
+    from jobs.inequity import language_features, read_ctc
 
     a = p.grid.analysis
     ctc = read_ctc(p.out, [c.cell_id for c in cells], manifest)
@@ -169,7 +171,7 @@ def analysis_task(p: GridParams, cells: list[Cell], manifest: dict, second: list
 @task(name="grid-report", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_config_error)
 def report_task(p: GridParams, tables: dict, status: dict, notes: list[str]) -> dict:
     from jobs.inequity import write_analysis
-    from jobs.inequity_report import render_inequity_report
+    from jobs.reports.inequity import render_inequity_report
 
     parquet = write_analysis(tables, p.out, p.grid.name)
     paths = render_inequity_report(tables, report_dir(p.out, f"grid-{p.grid.name}"),
@@ -267,9 +269,9 @@ def add_cli(subparsers) -> None:
 
 
 def cmd_grid(a) -> int:
-    from flows.cli import one_line_errors
-    from jobs.args import given, params_from
+    from flows.prefect_env import one_line_errors
     from jobs.preflight import check_grid
+    from jobs.runtime.params import given, params_from
 
     params = params_from(GridParams, given(a, GridParams), "command line", config=a.config)
     if a.grid_cmd == "status":

@@ -29,10 +29,11 @@ configure_prefect_env()  # before Prefect reads its settings (start-up timeout o
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
-from jobs.mixture_lp import LP_METHODS  # noqa: E402
-from jobs.run_log import logged_run, mark  # noqa: E402
+from jobs.analysis.mixture.problem import LP_METHODS  # noqa: E402
+from jobs.store.run_log import mark  # noqa: E402
+from jobs.store.runs import logged_run  # noqa: E402
+from schemas.errors import ConfigError  # noqa: E402
 from schemas.languages import is_lang_code  # noqa: E402
-from tokenizers_registry.base import ConfigError  # noqa: E402
 from tokenizers_registry.registry import read_manifest  # noqa: E402
 
 DEFAULT_LANGUAGES = [
@@ -81,7 +82,7 @@ class MixtureParams:
             if not is_lang_code(code):
                 raise ConfigError(f"{code!r} is not an iso639_3_Script language code (e.g. eng_Latn, zho_Hans)")
         read_manifest(self.tokenizer_manifest)  # names and files of every entry, before anything runs
-        from jobs.spark import spark_launcher
+        from jobs.runtime.spark import spark_launcher
 
         self.spark_launcher = spark_launcher(self.spark_launcher)
         return self
@@ -89,7 +90,7 @@ class MixtureParams:
 
 @task(name="mixture-samples", retry_condition_fn=retry_unless_config_error)
 def samples_task(p: MixtureParams) -> dict[str, str]:
-    from jobs.mixture_samples import build_samples
+    from jobs.corpus.samples import build_samples
 
     return build_samples(p.out, p.flores, p.languages, p.code_bytes)
 
@@ -97,7 +98,7 @@ def samples_task(p: MixtureParams) -> dict[str, str]:
 @task(name="mixture-counts", retries=1, retry_condition_fn=retry_unless_config_error)
 def counts_task(p: MixtureParams, samples: dict[str, str]) -> list[dict]:
     from jobs.mixture_counts import make_cells
-    from jobs.spark import call_job
+    from jobs.runtime.spark import call_job
     from tokenizers_registry.merges import manifest_entries
 
     toks = manifest_entries(p.tokenizer_manifest, p.tokenizers)
@@ -113,14 +114,14 @@ def counts_task(p: MixtureParams, samples: dict[str, str]) -> list[dict]:
 
 def _solve_inputs(p: MixtureParams, tokenizer: str, categories: list[str]) -> str:
     """Fingerprint of a solve's trajectories (and bootstrap replicates) and LP parameters."""
-    from jobs.fingerprint import files_under, fingerprint
+    from jobs.store.fingerprint import files_under, fingerprint
 
     root = Path(p.out) / "mixture"
     files = files_under(root / "trajectories" / f"tokenizer={tokenizer}")
     if p.n_bootstrap and p.bootstrap_unit == "samples":
         files += [f for b in range(1, p.n_bootstrap + 1)
                   for f in files_under(root / "bootstrap" / f"replicate={b}" / f"tokenizer={tokenizer}")]
-    from jobs.mixture_lp import LP_VERSION
+    from jobs.analysis.mixture.problem import LP_VERSION
 
     return fingerprint({"lp_version": LP_VERSION, "categories": categories, "T": p.lp_T or p.T, "n_bootstrap": p.n_bootstrap,
                         "unit": p.bootstrap_unit, "max_seconds": p.lp_max_seconds, "method": p.lp_method,
@@ -134,9 +135,9 @@ def solve_task(p: MixtureParams, merges: dict[str, dict], samples: dict[str, str
     logged and left out."""
     import json
 
-    from jobs.corpus_store import write_json_atomic
     from jobs.mixture_solve import estimates_path
-    from jobs.spark import call_job
+    from jobs.runtime.spark import call_job
+    from jobs.store.corpus_store import write_json_atomic
 
     log, categories = get_run_logger(), sorted(samples)
     results, specs = {}, []
@@ -210,7 +211,7 @@ def _add_merge_summaries(p: MixtureParams, merges: dict) -> None:
 
     import pyarrow.parquet as pq
 
-    from jobs.mixture_counts import cell_dir
+    from jobs.analysis.mixture.trajectory import cell_dir
 
     for t in merges:
         for d in sorted(cell_dir(p.out, t, "x").parent.glob("category=*"))[:1]:
@@ -247,7 +248,7 @@ class ControlledParams:
 @task(name="mixture-trials", retries=1, retry_condition_fn=retry_unless_config_error)
 def trials_task(p: ControlledParams) -> list[dict]:
     from jobs.mixture_eval import make_trials, run_controlled
-    from jobs.spark import build_spark
+    from jobs.runtime.spark import build_spark
 
     trials = make_trials(p.flores, p.n, p.T, p.trials, p.sample_lines, p.train_bytes, code=p.code,
                          lp_method=p.lp_method)
@@ -279,9 +280,9 @@ def mixture_controlled(params: ControlledParams | None = None) -> dict:
 
 # -- CLI --------------------------------------------------------------------------------
 def cmd_mixture(a) -> int:
-    from flows.cli import one_line_errors
-    from jobs.args import given, params_from
+    from flows.prefect_env import one_line_errors
     from jobs.preflight import check_controlled, check_mixture
+    from jobs.runtime.params import given, params_from
 
     cls, run, check = (MixtureParams, mixture_inference, check_mixture) if a.mixture_cmd == "infer" else \
         (ControlledParams, mixture_controlled, check_controlled)

@@ -7,10 +7,13 @@ that every entry point runs Prefect the same way (see ENVIRONMENT.md).
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from schemas.errors import TokatlasError
 
 
 def configure_prefect_env(home: str | Path | None = None) -> None:
@@ -60,3 +63,22 @@ def guard_temporary_server() -> None:
         return
     _WATCHDOGS[proc.pid] = subprocess.Popen([sys.executable, "-c", WATCHDOG, str(proc.pid)], stdin=subprocess.PIPE,
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class _NoTokatlasTraceback(logging.Filter):
+    """On Prefect's console only: a TokatlasError raised in a flow reaches the user as the CLI's
+    one line, not as the traceback Prefect logs (its API log, for the UI, keeps it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], TokatlasError))
+
+
+def one_line_errors() -> None:
+    """Install the filter on Prefect's console handler once Prefect is loaded (idempotent)."""
+    if "prefect.logging.handlers" not in sys.modules:
+        return
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for h in logging.getLogger().handlers:
+        if isinstance(h, PrefectConsoleHandler) and not any(isinstance(f, _NoTokatlasTraceback) for f in h.filters):
+            h.addFilter(_NoTokatlasTraceback())

@@ -15,10 +15,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows.retries import retry_unless_config_error
-from jobs.layout import registry_dir, report_dir
-from jobs.run_log import logged_run, mark
+from jobs.store.layout import registry_dir, report_dir
+from jobs.store.run_log import mark
+from jobs.store.runs import logged_run
+from schemas.errors import ConfigError
 from schemas.languages import is_lang_code
-from tokenizers_registry.base import ConfigError, check_name
+from schemas.names import check_name
 from tokenizers_registry.registry import Registry, read_manifest
 
 SOURCES_WITH_PATH = {"flores-parquet", "flores-folder", "udhr", "parquet", "jsonl", "text", "flores-plus-hub"}
@@ -73,7 +75,7 @@ class PremiumParams:
                 raise ConfigError(f"tokenizer file {f} does not exist")
         if not 0 < self.min_language_coverage <= 1:
             raise ConfigError("min_language_coverage must be in (0, 1]")
-        from jobs.spark import spark_launcher
+        from jobs.runtime.spark import spark_launcher
 
         self.spark_launcher = spark_launcher(self.spark_launcher)
         self.corpus_name = check_name(self.corpus_name or DEFAULT_CORPUS_NAMES.get(self.corpus_source, "corpus"),
@@ -85,7 +87,7 @@ class PremiumParams:
 
 def _run(p: PremiumParams, fn: str, **kwargs):
     """`fn(spark, **kwargs)` through the configured launcher and master; plain-data result."""
-    from jobs.spark import call_job
+    from jobs.runtime.spark import call_job
 
     return call_job(fn, kwargs, app_name=f"tokatlas-premium-{fn.rpartition(':')[2]}", master=p.spark_master,
                         launcher=p.spark_launcher, submit_args=p.spark_submit_args)
@@ -124,8 +126,8 @@ def encode_task(p: PremiumParams, tokenizer_ids: list[str]) -> dict:
 def premium_task(p: PremiumParams, tokenizer_ids: list[str]) -> dict:
     import pyarrow.parquet as pq
 
-    from jobs.corpus_store import read_corpus_versions
-    from jobs.premium_report import render_premium_report
+    from jobs.reports.premium import render_premium_report
+    from jobs.store.corpus_store import read_corpus_versions
 
     # Counts of an earlier corpus version stay on disk beside the recomputed ones: use the current.
     _, path = _run(p, "jobs.premium:write_premium", out=p.out, corpus=p.corpus_name, reference_lang=p.reference_lang,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import re
 
-from tokenizers_registry.base import ConfigError, TokenizerFileError, TransientError
+from schemas.errors import ConfigError, TokenizerFileError, TransientError
 
 # OS errors that a retry a few seconds later meets again: a full disk or quota, a read-only
 # file system, a permission or a file that is missing.

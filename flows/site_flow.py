@@ -2,7 +2,7 @@
 
     tokatlas site build --out OUT      (re)build OUT/index.html and OUT/site/ from OUT's datasets
 
-The build itself is `jobs.site.build_site` (plain Python, a few seconds); the CLI calls it
+The build itself is `jobs.reports.site.build_site` (plain Python, a few seconds); the CLI calls it
 directly, without starting Prefect. Flows call `rebuild_site(out)` as their last step.
 """
 
@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 def site_task(out: str) -> str | None:
     """Rebuild the site. A failure is logged, not raised: the flow's datasets are already
     written, and `tokatlas site build --out OUT` rebuilds the site from them."""
-    from jobs.site import build_site
+    from jobs.reports.site import build_site
 
     log = get_run_logger()
     try:
@@ -38,7 +38,7 @@ def rebuild_site(out) -> str | None:
 
 
 def cmd_site(a) -> int:
-    from jobs.site import build_site
+    from jobs.reports.site import build_site
 
     r = build_site(a.out)
     for fam, path in r.pages.items():

@@ -1,7 +1,7 @@
 """Vocabulary trimming flow: ingest → register → token_freqs on Spark → coverage report → trim + faithfulness.
 
-Thin orchestration over jobs/token_freqs.py, jobs/coverage.py, jobs/trim.py and
-jobs/trim_report.py. Parameters are checked before Spark starts; configuration errors
+Thin orchestration over jobs/token_freqs.py, jobs/analysis/coverage.py, jobs/trim.py and
+jobs/reports/trim.py. Parameters are checked before Spark starts; configuration errors
 are never retried; token_freqs cells already counted are skipped.
 
 CLI (registered by `add_cli`):
@@ -23,9 +23,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows.retries import retry_unless_config_error
-from jobs.run_log import logged_run, mark
+from jobs.store.run_log import mark
+from jobs.store.runs import logged_run
+from schemas.errors import ConfigError
 from schemas.languages import is_lang_code
-from tokenizers_registry.base import ConfigError, check_name
+from schemas.names import check_name
 from tokenizers_registry.registry import read_manifest
 
 
@@ -90,7 +92,7 @@ class TrimParams:
             raise ConfigError("--splits must name at least one split")
         if set(self.splits) & set(self.heldout_splits):
             raise ConfigError(f"held-out splits {self.heldout_splits} overlap the trimming splits {self.splits}")
-        from jobs.spark import spark_launcher
+        from jobs.runtime.spark import spark_launcher
 
         self.spark_launcher = spark_launcher(self.spark_launcher)
         return self
@@ -98,7 +100,7 @@ class TrimParams:
 
 def _run(p: TrimParams, fn: str, **kwargs):
     """`fn(spark, **kwargs)` through the configured launcher and master; plain-data result."""
-    from jobs.spark import call_job
+    from jobs.runtime.spark import call_job
 
     return call_job(fn, kwargs, app_name=f"tokatlas-trim-{fn.rpartition(':')[2]}", master=p.spark_master,
                     launcher=p.spark_launcher, submit_args=p.spark_submit_args)
@@ -115,7 +117,7 @@ def ingest_task(p: TrimParams) -> dict:
 
 @task(name="register-tokenizer", retry_condition_fn=retry_unless_config_error)
 def register_task(p: TrimParams) -> dict:
-    from jobs.layout import registry_dir
+    from jobs.store.layout import registry_dir
     from tokenizers_registry.registry import Registry
 
     reg = Registry(registry_dir(p.out))
@@ -135,8 +137,8 @@ def freqs_task(p: TrimParams, tokenizer_id: str) -> dict:
 
 @task(name="coverage", retries=1, retry_condition_fn=retry_unless_config_error)
 def coverage_task(p: TrimParams, spec: dict) -> dict:
-    from jobs.coverage import coverage_tables, write_coverage
-    from jobs.layout import registry_dir
+    from jobs.analysis.coverage import coverage_tables, write_coverage
+    from jobs.store.layout import registry_dir
     from jobs.token_freqs import read_token_freqs
     from tokenizers_registry.registry import load_tokenizer
 
@@ -165,8 +167,8 @@ def trim_task(p: TrimParams) -> dict:
 def report_task(p: TrimParams, coverage: dict, trim: dict) -> dict:
     import pyarrow.parquet as pq
 
-    from jobs.layout import report_dir
-    from jobs.trim_report import render_trim_report
+    from jobs.reports.trim import render_trim_report
+    from jobs.store.layout import report_dir
 
     tables = {k: pq.read_table(v) for k, v in coverage["paths"].items()}
     paths = render_trim_report(tables, report_dir(p.out, f"trim-{p.tokenizer}"), [trim],
@@ -213,7 +215,7 @@ def _slug(s: str) -> str:
 # -- CLI --------------------------------------------------------------------------------
 def params_from_args(a) -> TrimParams:
     """TrimParams from `--config` (if given) and the options given on the command line, which win."""
-    from jobs.args import given, params_from
+    from jobs.runtime.params import given, params_from
 
     values = given(a, TrimParams, language_sets="language_set")
     if "language_sets" in values:
@@ -223,7 +225,7 @@ def params_from_args(a) -> TrimParams:
 
 def _language_sets(values: list[str]) -> dict[str, list[str]]:
     """NAME=lang,lang,... options as a dict; ConfigError naming a malformed one."""
-    from jobs.args import csv_list
+    from jobs.runtime.params import csv_list
 
     out = {}
     for v in values:
@@ -235,8 +237,7 @@ def _language_sets(values: list[str]) -> dict[str, list[str]]:
 
 
 def cmd_trim(a) -> int:
-    from flows.cli import one_line_errors
-    from flows.prefect_env import configure_prefect_env
+    from flows.prefect_env import configure_prefect_env, one_line_errors
     from jobs.preflight import check_trim
 
     params = check_trim(params_from_args(a).checked())  # fails here, before Spark or Prefect start

@@ -1,4 +1,11 @@
-"""Spark jobs: plain functions over DataFrames plus a `main(argv)` for spark-submit.
+"""Spark jobs, one module per job (`jobs/<job>.py`: the job functions plus `main(argv)` for
+spark-submit), over subpackages that import only downward:
 
-Nothing here imports Prefect.
+    jobs/reports/    one module per report family (Markdown, HTML, site pages) + the toolkit
+    jobs/analysis/   pure computations: counting, coverage, grid specs, inequity, mixture LP
+    jobs/corpus/     corpus readers and category samples
+    jobs/store/      every output path, atomic writes, fingerprints, corpus store, run log, catalog, query
+    jobs/runtime/    SparkSession, launcher, cell fan-out, progress, parameters
+
+Nothing here imports Prefect. Layer rule: docs/architecture.md (checked by tests/test_architecture.py).
 """

@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from jobs import corpus_store
-from jobs.args import csv_list
-from jobs.cells import CellRunSummary, cell_error, run_cells
-from jobs.counting import count_batch, count_tokens
-from jobs.layout import cell_file, clean_temp, registry_dir, write_parquet_atomic
+from jobs.analysis.counting import count_batch, count_tokens
+from jobs.runtime.cells import CellRunSummary, cell_error, run_cells
+from jobs.runtime.params import csv_list
+from jobs.store import corpus_store
+from jobs.store.layout import cell_file, clean_temp, registry_dir, write_parquet_atomic
 from schemas import CELL_FAILURES, CORPUS_COUNTS, TOKEN_COUNTS, conform
+from schemas.errors import ConfigError
 from schemas.languages import script_of
-from tokenizers_registry.base import ConfigError
 from tokenizers_registry.registry import Registry, TokenizerSpec, load_tokenizer
 from tokenizers_registry.store import normalize_root
 
@@ -252,6 +252,51 @@ def encode(spark, out, corpus: str, tokenizers: list[str] | None = None, languag
     return summary
 
 
+# -- what is computed for a corpus × registry -------------------------------------------
+def encode_status(out, corpus: str | None = None, tokenizers: list[str] | None = None,
+                  languages: list[str] | None = None, shard_size: int | None = None) -> dict:
+    """Computed / failed / missing encode cells per tokenizer for an ingested corpus × registered
+    tokenizers, using the encode job's own planner (so it agrees with what a re-run would do)."""
+    from jobs.store import corpus_store
+    from jobs.store.layout import registry_dir
+    from schemas.errors import ConfigError
+    from tokenizers_registry.registry import Registry
+
+    corpora = sorted(p.name.split("=", 1)[1] for p in (Path(out) / "corpus").glob("corpus=*")
+                     if corpus_store.versions_file(out, p.name.split("=", 1)[1]).is_file())
+    if corpus is None:
+        if len(corpora) != 1:
+            raise ConfigError(f"name a corpus with --corpus; ingested under {out}: {', '.join(corpora) or '(none)'}")
+        corpus = corpora[0]
+    elif corpus not in corpora:
+        raise ConfigError(f"corpus {corpus!r} has not been ingested under {out}; ingested: "
+                          f"{', '.join(corpora) or '(none)'}")
+    corpus_store.ingested_versions(out, corpus)  # a corpus with nothing to encode says why, first
+    specs = Registry(registry_dir(out)).select(tokenizers)
+    if not specs:
+        raise ConfigError(f"no tokenizers registered under {registry_dir(out)}")
+    names = {s.tokenizer_id: s.name for s in specs}
+    rows = {s.tokenizer_id: {"tokenizer_id": s.tokenizer_id, "name": s.name, "computed": 0, "failed": 0,
+                             "missing": 0, "cells": 0} for s in specs}
+    missing_langs: dict[str, set] = {t: set() for t in names}
+    for cell in plan_cells(out, corpus, specs, languages, shard_size):
+        r = rows[cell.tokenizer_id]
+        r["cells"] += 1
+        if cell.is_done(out):
+            r["computed"] += 1
+        elif cell.files(out)["cell_failures"].exists():
+            r["failed"] += 1
+        else:
+            r["missing"] += 1
+            missing_langs[cell.tokenizer_id].add(cell.lang)
+    for t, r in rows.items():
+        r["missing_languages"] = sorted(missing_langs[t])
+    total = {k: sum(r[k] for r in rows.values()) for k in ("computed", "failed", "missing", "cells")}
+    premium = sorted(str(p.relative_to(out)) for p in (Path(out) / "premium" / f"corpus={corpus}").glob("*.parquet"))
+    return {"corpus": corpus, "languages": len(corpus_store.read_corpus_versions(out, corpus)) if not languages
+            else len(languages), "tokenizers": list(rows.values()), "total": total, "premium_tables": premium}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="jobs/encode.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="output root (holds corpus/ and registry/)")
@@ -263,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-tasks", type=int, help="Spark tasks per wave (default: 4 × default parallelism)")
     p.add_argument("--wave-cells", type=int, default=WAVE_CELLS, help=f"cells per Spark job (default {WAVE_CELLS:,})")
     a = p.parse_args(argv)
-    from jobs.spark import build_spark
+    from jobs.runtime.spark import build_spark
 
     spark = build_spark("tokatlas-encode")
     s = encode(spark, a.out, a.corpus, csv_list(a.tokenizers), csv_list(a.languages), shard_size=a.shard_size,
@@ -273,6 +318,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.entry import run_job
+    from jobs.runtime.entry import run_job
 
     run_job("jobs.encode")

@@ -25,13 +25,14 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
-from jobs import corpus_store, readers
-from jobs.args import csv_list
-from jobs.fingerprint import files_under, fingerprint
-from jobs.layout import write_parquet_atomic
+from jobs.corpus import readers
+from jobs.runtime.params import csv_list
+from jobs.store import corpus_store
+from jobs.store.fingerprint import files_under, fingerprint
+from jobs.store.layout import write_parquet_atomic
 from schemas import CORPUS, REJECTS, conform
+from schemas.errors import ConfigError
 from schemas.languages import near_matches, normalize_lang, try_normalize_lang
-from tokenizers_registry.base import ConfigError
 
 SOURCE_KINDS = ("flores-parquet", "flores-folder", "flores-plus-hub", "udhr", "parquet", "jsonl", "text", "django")
 DEFAULT_CORPUS_NAMES = {"flores-parquet": "flores200", "flores-folder": "flores200", "flores-plus-hub": "flores_plus",
@@ -605,7 +606,7 @@ def _report(n_in: dict, written: dict, rejected: dict) -> list[dict]:
 
 def _remove_stale_languages(out, corpus: str, keep: set[str]) -> list[str]:
     """Delete language folders of an earlier ingest that this one did not write."""
-    from jobs.layout import dataset_dir, inside
+    from jobs.store.layout import dataset_dir, inside
 
     removed = []
     root = corpus_store.corpus_dir(out, corpus)
@@ -781,7 +782,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = ReaderOptions(a.lang_column, a.id_column, a.text_column, a.split_column, a.min_catalog_coverage,
                          a.revision)
     check_config(a.source, a.path, a.corpus, a.out, csv_list(a.languages), a.min_language_coverage, opts)
-    from jobs.spark import build_spark
+    from jobs.runtime.spark import build_spark
 
     spark = build_spark("tokatlas-ingest")  # only after the configuration is known to be good
     s = ingest(spark, a.source, a.path, a.corpus, a.out, csv_list(a.languages),
@@ -799,6 +800,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.entry import run_job
+    from jobs.runtime.entry import run_job
 
     run_job("jobs.ingest")

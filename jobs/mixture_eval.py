@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.mixture_counts import trajectory_for_texts
-from jobs.mixture_lp import LP_METHODS, MixtureProblem, solve_mixture
-from jobs.mixture_samples import flores_languages, flores_texts, python_stdlib_texts
+from jobs.analysis.mixture.problem import LP_METHODS, MixtureProblem
+from jobs.analysis.mixture.solve import solve_mixture
+from jobs.analysis.mixture.trajectory import trajectory_for_texts
+from jobs.corpus.samples import flores_languages, flores_texts, python_stdlib_texts
 
 DEFAULT_POOL = 112  # how many FLORES languages trials choose from (all when larger)
 SUMMARY_COLUMNS = ["kind", "categories", "n", "T", "sample_lines", "sample_bytes", "trials", "converged", "log10_mse",
@@ -163,7 +164,7 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 
 def markdown_table(rows: list[dict], cols: list[str]) -> str:
-    from jobs.premium_report import markdown_cell
+    from jobs.reports.html import markdown_cell
 
     fmt = lambda v: markdown_cell(f"{v:.3g}" if isinstance(v, float) else v)  # noqa: E731
     lines = ["| " + " | ".join(map(markdown_cell, cols)) + " |", "|" + "---|" * len(cols)]
@@ -197,7 +198,7 @@ def write_mixture_report(out: str | Path, estimates: dict[str, dict], title: str
             if e.get("lo") is not None:
                 s += f" [{e['lo'][k] * 100:.1f}, {e['hi'][k] * 100:.1f}]"
             cell[i][j] = s
-    from jobs.premium_report import markdown_cell  # names come from manifests and category files
+    from jobs.reports.html import markdown_cell  # names come from manifests and category files
 
     md = [f"# {markdown_cell(title)}", "", "Share of training bytes (%) among the listed categories, with the 95% bootstrap "
           "interval in brackets (see the tokenizer table for the resampling unit).", ""]
@@ -229,7 +230,7 @@ def write_mixture_report(out: str | Path, estimates: dict[str, dict], title: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.args import csv_list
+    from jobs.runtime.params import csv_list
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--flores", required=True)
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lp-method", choices=LP_METHODS, default="auto")
     ap.add_argument("--spark-master")
     a = ap.parse_args(argv)
-    from jobs.spark import build_spark
+    from jobs.runtime.spark import build_spark
 
     spark = build_spark("tokatlas-mixture-eval", master=a.spark_master)
     trials = make_trials(a.flores, [int(x) for x in csv_list(a.n)], [int(x) for x in csv_list(a.T)], a.trials,
@@ -261,6 +262,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.entry import run_job
+    from jobs.runtime.entry import run_job
 
     run_job("jobs.mixture_eval")

@@ -1,6 +1,6 @@
 """Mixture LP solves as Spark tasks: each tokenizer's main solve, then each bootstrap replicate.
 
-    phase 1  one task per tokenizer: its LP (`jobs.mixture_lp.solve_once`), written as main.npz
+    phase 1  one task per tokenizer: its LP (`jobs.analysis.mixture.solve.solve_once`), written as main.npz
     phase 2  one task per (tokenizer, replicate b): replicate b (`solve_replicate` for the merge
              bootstrap, `solve_sample_replicate` for the sample bootstrap), started from the main
              solution's rows and α, written as replicate=<b>.json
@@ -28,9 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.mixture_lp import (
-    MixtureSolution,
-    estimates_table,
+from jobs.analysis.mixture.problem import MixtureSolution, estimates_table
+from jobs.analysis.mixture.solve import (
     load_problem,
     set_intervals,
     solve_once,
@@ -106,7 +105,7 @@ def replicate_path(spec: dict, b: int) -> Path:
 
 def run_replicate(unit: tuple[dict, int]) -> dict:
     """Phase 2 task: bootstrap replicate b of the tokenizer's main solution."""
-    from jobs.corpus_store import write_json_atomic
+    from jobs.store.corpus_store import write_json_atomic
 
     spec, b = unit
 
@@ -137,7 +136,7 @@ def _map(spark, fn, items: list) -> list[dict]:
 def finish(spec: dict) -> tuple[MixtureSolution, dict]:
     """Main solution + replicates → intervals, the estimates Parquet, and the result record;
     older fingerprints of the tokenizer are removed."""
-    from jobs.layout import inside, write_parquet_atomic
+    from jobs.store.layout import inside, write_parquet_atomic
 
     d = solve_dir(spec)
     sol = load_solution(d / "main.npz")
@@ -165,7 +164,7 @@ def solve_job(spark, solves: list[dict]) -> list[dict]:
     for s in solves:
         missing = set(SPEC_KEYS) - set(s)
         if missing:
-            from tokenizers_registry.base import ConfigError
+            from schemas.errors import ConfigError
 
             raise ConfigError(f"solve spec for {s.get('tokenizer')!r} lacks {sorted(missing)}")
     state = {s["tokenizer"]: {"tokenizer": s["tokenizer"], "result": None, "error": None, "log": []} for s in solves}
@@ -193,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--solves", required=True, help=f"JSON list of solve specs with keys {', '.join(SPEC_KEYS)}")
     ap.add_argument("--spark-master")
     a = ap.parse_args(argv)
-    from jobs.spark import build_spark
+    from jobs.runtime.spark import build_spark
 
     rows = solve_job(build_spark("tokatlas-mixture-solve", master=a.spark_master),
                      json.loads(Path(a.solves).read_text()))
@@ -203,6 +202,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.entry import run_job
+    from jobs.runtime.entry import run_job
 
     run_job("jobs.mixture_solve")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tokenizers_registry.base import ConfigError, printable
+from schemas.errors import ConfigError
+from schemas.names import printable
 
 PARQUET_SOURCES = ("flores-parquet", "parquet", "udhr")
 SCAN_BYTES = 64 << 20  # JSON Lines sources up to this size are scanned for their languages
@@ -89,7 +90,8 @@ def check_source(kind: str, path, corpus_name, out, languages=None, reference: s
                  min_language_coverage: float | None = None, options=None):
     """The ingest source is readable and has the requested languages and the reference language;
     returns jobs.ingest's checked config."""
-    from jobs import ingest, readers
+    from jobs import ingest
+    from jobs.corpus import readers
     from schemas.languages import try_normalize_lang
 
     if kind in PARQUET_SOURCES and path and Path(path).exists():
@@ -111,7 +113,7 @@ def check_source(kind: str, path, corpus_name, out, languages=None, reference: s
 
 def check_ingested(out, corpus: str, languages) -> None:
     """The corpus is ingested under `out` with every language (flows that reuse an ingest)."""
-    from jobs import corpus_store
+    from jobs.store import corpus_store
 
     have = set(corpus_store.read_corpus_versions(out, corpus))
     if not have:
@@ -161,7 +163,7 @@ def manifest_names(path) -> list[str]:
 def check_tokenizers(out, names=None, manifest=None, *, also=()) -> None:
     """The manifest (if any) is a valid manifest, and each of `names` is listed in it, registered
     under `out` (name or id) or in `also`."""
-    from jobs.layout import registry_dir
+    from jobs.store.layout import registry_dir
     from tokenizers_registry.registry import Registry
 
     known = set(also) | set(manifest_names(manifest) if manifest else ())

@@ -35,11 +35,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from jobs.args import csv_list
-from jobs.layout import dataset_dir, registry_dir, write_parquet_atomic
+from jobs.runtime.params import csv_list
+from jobs.store.layout import dataset_dir, registry_dir, write_parquet_atomic
 from schemas import CORPUS_COUNTS, PREMIUM, TOKEN_COUNTS, conform, validate
+from schemas.errors import ConfigError
 from schemas.languages import is_lang_code
-from tokenizers_registry.base import ConfigError
 
 DEFAULT_REFERENCE = "eng_Latn"
 CI_PERCENTILES = (2.5, 97.5)
@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         names = tokenizer_names_from(a.registry, a.out)
         ids = resolve_tokenizers(a.tokenizers, names)
         _check_args(a.reference, a.n_bootstrap, a.seed, ids)
-        from jobs.spark import build_spark
+        from jobs.runtime.spark import build_spark
 
         spark = build_spark("tokatlas-premium")
         table, path = write_premium(spark, a.out, a.corpus, a.reference, a.n_bootstrap, a.seed, ids, names)
@@ -383,8 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     n_tok = len(pc.unique(table["tokenizer_id"])) if table.num_rows else 0
     print(f"premium: {table.num_rows} rows ({n_tok} tokenizers) -> {path}")
     if a.report:
-        from jobs.layout import report_dir
-        from jobs.premium_report import render_premium_report
+        from jobs.reports.premium import render_premium_report
+        from jobs.store.layout import report_dir
 
         paths = render_premium_report(table, report_dir(a.out, f"premium-{a.corpus}"),
                                       title=f"Token premium on {a.corpus} (reference {a.reference})")
@@ -393,6 +393,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.entry import run_job
+    from jobs.runtime.entry import run_job
 
     run_job("jobs.premium")

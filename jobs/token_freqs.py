@@ -24,14 +24,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from jobs import corpus_store
-from jobs.args import csv_list
-from jobs.cells import CellRunSummary, cell_error, run_cells
 from jobs.encode import Cell, plan_cells
-from jobs.layout import cell_file, clean_temp, dataset_dir, registry_dir, write_parquet_atomic
+from jobs.runtime.cells import CellRunSummary, cell_error, run_cells
+from jobs.runtime.params import csv_list
+from jobs.store import corpus_store
+from jobs.store.layout import cell_file, clean_temp, dataset_dir, registry_dir, write_parquet_atomic
 from schemas import conform
+from schemas.errors import ConfigError
 from schemas.trim import TOKEN_FREQS
-from tokenizers_registry.base import ConfigError, Tokenizer
+from tokenizers_registry.base import Tokenizer
 from tokenizers_registry.registry import Registry, load_tokenizer
 from tokenizers_registry.store import normalize_root
 
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--languages", help="comma-separated iso639_3_Script codes (default: all)")
     p.add_argument("--overwrite", action="store_true", help="recount cells whose file exists")
     a = p.parse_args(argv)
-    from jobs.spark import build_spark
+    from jobs.runtime.spark import build_spark
 
     s = token_freqs(build_spark("tokatlas-token-freqs"), a.out, a.corpus, csv_list(a.tokenizers),
                     csv_list(a.languages), overwrite=a.overwrite)
@@ -179,6 +180,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.entry import run_job
+    from jobs.runtime.entry import run_job
 
     run_job("jobs.token_freqs")

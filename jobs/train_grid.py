@@ -1,7 +1,7 @@
 """Training job of a tokenizer grid: one Spark task per tokenizer.
 
 One Spark task per language writes its training sample and evaluation text
-(`prepare_samples`), the driver plans the cells (`jobs.grid_spec.plan`) and runs every cell
+(`prepare_samples`), the driver plans the cells (`jobs.analysis.grid_spec.plan`) and runs every cell
 without a result as its own Spark task. A task reads only its language's sample,
 trains with the library's trainer, checks the vocabulary size it reached, puts the
 artifact into the registry's content-addressed store and writes its cell row
@@ -22,6 +22,7 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,8 +30,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.cells import cell_error
-from jobs.grid_spec import (
+from jobs.analysis.grid_spec import (
     Cell,
     GridSpec,
     Source,
@@ -40,20 +40,23 @@ from jobs.grid_spec import (
     spec_from_dict,
     trainer_versions,
 )
-from jobs.layout import registry_dir, write_parquet_atomic
+from jobs.runtime.cells import cell_error
+from jobs.store.layout import registry_dir, write_parquet_atomic
 from schemas import conform
+from schemas.errors import ConfigError
 from schemas.grid import GRID_CELLS
 from schemas.languages import try_normalize_lang
-from tokenizers_registry.base import ConfigError
-from tokenizers_registry.registry import (
-    Registry,
-    TokenizerSpec,
-    artifact_relpath,
-    sha256_file,
-    tokenizer_id_for,
+from tokenizers_registry.registry import Registry, TokenizerSpec, artifact_relpath, tokenizer_id_for
+from tokenizers_registry.store import Store, normalize_root, sha256_file
+from tokenizers_registry.superbpe import train_superbpe
+from tokenizers_registry.training import (
+    ALGORITHMS,
+    ARTIFACT_NAMES,
+    PRE_TOKENIZERS,
+    check_variant,
+    train_hf_variant,
+    train_sentencepiece,
 )
-from tokenizers_registry.store import Store, normalize_root
-from tokenizers_registry.training import ALGORITHMS
 
 # UDHR names some languages by their individual code where FLORES uses the macrolanguage.
 UDHR_ALIASES = {"zho_Hans": "cmn_Hans", "zho_Hant": "cmn_Hant"}
@@ -220,7 +223,7 @@ def prepare_samples(spec: GridSpec, out, spark=None) -> dict[str, dict]:
         premium = size[lang] / ref if ref and size[lang] else None
         manifest[lang] = {**entries[lang], "byte_premium": premium if spec.scale_by_byte_premium else None,
                           "byte_premium_measured": premium, "byte_premium_basis": basis}
-    from jobs.corpus_store import write_json_atomic
+    from jobs.store.corpus_store import write_json_atomic
 
     write_json_atomic(manifest, samples_dir(out, spec.name) / "samples.json")
     return manifest
@@ -275,11 +278,30 @@ def artifact_vocab_size(fmt: str, path: Path) -> int:
     return max(tok.get_vocab_size(with_added_tokens=True), max(tok.get_vocab(with_added_tokens=True).values()) + 1)
 
 
+def train_grid_cell(algorithm: str, texts: Sequence[str], vocab_size: int, directory: str | Path,
+                    pre_tokenizer: str | None = None, transition_vocab: int | None = None) -> Path:
+    """Train one grid cell's tokenizer into `directory`; returns the artifact path.
+
+    `algorithm` is a label of `ALGORITHMS`; `transition_vocab` is the superword BPE's
+    stage-1 vocabulary size (required for `superbpe`, ignored otherwise).
+    """
+    pre_tokenizer = pre_tokenizer or PRE_TOKENIZERS.get(algorithm, ("",))[0]
+    check_variant(algorithm, pre_tokenizer)
+    lib, algo = ALGORITHMS[algorithm]
+    path = Path(directory) / ARTIFACT_NAMES[lib]
+    if lib == "hf":
+        return train_hf_variant(algo, texts, vocab_size, path, pre_tokenizer)
+    if lib == "sp":
+        return train_sentencepiece(algo, texts, vocab_size, path, split_by_whitespace=pre_tokenizer == "whitespace")
+    if transition_vocab is None:
+        raise ConfigError("superbpe needs a transition vocabulary size")
+    return train_superbpe(texts, vocab_size, transition_vocab, path)
+
+
 def train_cell(cell: dict, train_file: str, registry_root: str, out: str, min_fraction: float,
                max_fraction: float) -> dict:
     """Train one cell and write its GRID_CELLS row; never raises for a failing trainer."""
     os.environ.setdefault("RAYON_NUM_THREADS", "1")  # one core per task: Spark runs tasks side by side
-    from tokenizers_registry.training import train_grid_cell
 
     t0 = time.perf_counter()
     lib = ALGORITHMS[cell["algorithm"]][0]
@@ -477,14 +499,14 @@ def _cells(dicts: list[dict]) -> list[Cell]:
 
 
 def plan_job(spark, spec: dict, out, extra_cells: list[dict] | None = None) -> dict:
-    """`plan_grid` with plain-data arguments and result, for `jobs.spark.call_job`."""
+    """`plan_grid` with plain-data arguments and result, for `jobs.runtime.spark.call_job`."""
     cells, manifest = plan_grid(spec_from_dict(spec), out, _cells(extra_cells or []), spark=spark)
     return {"cells": [c.to_dict() for c in cells], "manifest": manifest}
 
 
 def train_job(spark, spec: dict, out, cells: list[dict], registry_root=None, retry_failed: bool = False,
               wave_size: int = 0) -> dict:
-    """`train_cells` with plain-data arguments and result, for `jobs.spark.call_job`."""
+    """`train_cells` with plain-data arguments and result, for `jobs.runtime.spark.call_job`."""
     return train_cells(spark, out, spec_from_dict(spec), _cells(cells), registry_root=registry_root,
                        retry_failed=retry_failed, wave_size=wave_size).to_dict()
 
@@ -497,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--retry-failed", action="store_true", help="train failed cells again")
     a = p.parse_args(argv)
     spec = load_spec(a.spec)
-    from jobs.spark import build_spark
+    from jobs.runtime.spark import build_spark
 
     spark = build_spark("tokatlas-train-grid")
     cells, _ = plan_grid(spec, a.out, spark=spark)
@@ -512,6 +534,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.entry import run_job
+    from jobs.runtime.entry import run_job
 
     run_job("jobs.train_grid")

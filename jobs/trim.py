@@ -34,15 +34,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from jobs import corpus_store
-from jobs.args import csv_list
-from jobs.layout import dataset_dir, inside, registry_dir, write_parquet_atomic
+from jobs.runtime.params import csv_list
+from jobs.store import corpus_store
+from jobs.store.layout import dataset_dir, inside, registry_dir, write_parquet_atomic
 from jobs.token_freqs import read_token_freqs
 from schemas import conform, validate
+from schemas.errors import ConfigError
+from schemas.names import check_name
 from schemas.trim import FAITHFULNESS, ID_MAP, TRIM_SUMMARY
-from tokenizers_registry.base import ConfigError, Tokenizer, check_name
+from tokenizers_registry.base import Tokenizer
 from tokenizers_registry.formats import load_format
-from tokenizers_registry.registry import Registry, sha256_file, tokenizer_id_for
+from tokenizers_registry.registry import Registry, tokenizer_id_for
+from tokenizers_registry.store import sha256_file
 from tokenizers_registry.trim import KeepPlan, open_trimmer, plan_keep
 from tokenizers_registry.trim.surgery import trim_matrix_file
 
@@ -277,6 +280,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.entry import run_job
+    from jobs.runtime.entry import run_job
 
     run_job("jobs.trim")

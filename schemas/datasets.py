@@ -35,7 +35,7 @@ class Dataset:
     sort_by: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
     # Glob of the dataset's Parquet files relative to the output root, hive-style directories
-    # for partition_by columns (what jobs.query registers as a view; docs/datasets.md lists it).
+    # for partition_by columns (what jobs.store.query registers as a view; docs/datasets.md lists it).
     path: str = ""
     produced_by: str = ""  # the job (and flow) that writes it
 

@@ -130,7 +130,7 @@ MIXTURE_ESTIMATES = register(Dataset(
     key=("tokenizer", "category"),
     required=("tokenizer", "category", "proportion"),
     path="mixture/estimates/tokenizer=*.parquet",
-    produced_by="jobs/mixture_lp.py (flow mixture-inference)",
+    produced_by="jobs/analysis/mixture/solve.py (flow mixture-inference)",
 ))
 
 __all__ = ["MIXTURE_CELLS", "MIXTURE_ESTIMATES", "TRAJ_DELTAS", "TRAJ_INITIAL", "TRAJ_STEPS", "TRAJ_TOPK"]

@@ -1,4 +1,4 @@
-"""The run log (jobs/run_log.py): one row per flow run, so every number can be traced to its inputs.
+"""The run log (jobs/store/run_log.py): one row per flow run, so every number can be traced to its inputs.
 
     <out>/run_log/<started_at>-<run_id>.parquet     one small file per run (append = a new file)
 """
@@ -37,7 +37,7 @@ RUN_LOG = register(Dataset(
     key=("run_id",),
     required=("run_id", "flow", "started_at", "state"),
     path="run_log/*.parquet",
-    produced_by="jobs/run_log.py, at the start and end of every flow run (token-premium, tokenizer-grid, vocab-trim, "
+    produced_by="jobs/store/run_log.py, at the start and end of every flow run (token-premium, tokenizer-grid, vocab-trim, "
                 "mixture-inference, mixture-controlled)",
 ))
 

@@ -1,4 +1,4 @@
-"""Datasets of vocabulary coverage and trimming (jobs/token_freqs.py, jobs/coverage.py, jobs/trim.py).
+"""Datasets of vocabulary coverage and trimming (jobs/token_freqs.py, jobs/analysis/coverage.py, jobs/trim.py).
 
     <out>/token_freqs/lang=<l>/<tokenizer>-<corpus>-<version>-00000.parquet   per (tokenizer, lang, split, token) counts
     <out>/coverage/corpus=<c>/{coverage,curve,overlap,union}.parquet         coverage report tables
@@ -63,7 +63,7 @@ VOCAB_COVERAGE = register(Dataset(
     key=("corpus", "tokenizer_id", "lang"),
     required=("corpus", "tokenizer_id", "lang", "vocab_used"),
     path="coverage/corpus=*/coverage.parquet",
-    produced_by="jobs/coverage.py (flow vocab-trim)",
+    produced_by="jobs/analysis/coverage.py (flow vocab-trim)",
 ))
 
 COVERAGE_CURVE = register(Dataset(
@@ -79,7 +79,7 @@ COVERAGE_CURVE = register(Dataset(
     key=("corpus", "tokenizer_id", "lang", "k"),
     required=("corpus", "tokenizer_id", "lang", "k", "coverage"),
     path="coverage/corpus=*/curve.parquet",
-    produced_by="jobs/coverage.py (flow vocab-trim)",
+    produced_by="jobs/analysis/coverage.py (flow vocab-trim)",
 ))
 
 VOCAB_OVERLAP = register(Dataset(
@@ -100,7 +100,7 @@ VOCAB_OVERLAP = register(Dataset(
     key=("corpus", "tokenizer_id", "lang_a", "lang_b"),
     required=("corpus", "tokenizer_id", "lang_a", "lang_b", "jaccard"),
     path="coverage/corpus=*/overlap.parquet",
-    produced_by="jobs/coverage.py (flow vocab-trim)",
+    produced_by="jobs/analysis/coverage.py (flow vocab-trim)",
 ))
 
 VOCAB_UNION = register(Dataset(
@@ -121,7 +121,7 @@ VOCAB_UNION = register(Dataset(
     key=("corpus", "tokenizer_id", "language_set"),
     required=("corpus", "tokenizer_id", "language_set", "union_used"),
     path="coverage/corpus=*/union.parquet",
-    produced_by="jobs/coverage.py (flow vocab-trim)",
+    produced_by="jobs/analysis/coverage.py (flow vocab-trim)",
 ))
 
 ID_MAP = register(Dataset(

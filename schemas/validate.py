@@ -6,10 +6,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.datasets import Dataset
-
-
-class SchemaMismatch(ValueError):
-    """A table does not match its dataset's schema."""
+from schemas.errors import SchemaMismatch
 
 
 def conform(table: pa.Table, ds: Dataset, *, files: bool = False) -> pa.Table:

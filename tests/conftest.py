@@ -27,7 +27,7 @@ def shared_path(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
-    from jobs.spark import build_spark
+    from jobs.runtime.spark import build_spark
 
     session = build_spark("tokatlas-tests", master="local[2]", conf={"spark.sql.shuffle.partitions": "4"})
     yield session

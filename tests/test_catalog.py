@@ -9,7 +9,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from test_query import WRITTEN_BY_PREMIUM, premium_out  # noqa: F401  (session fixture)
 
-from jobs.catalog import DOCS_PATH, catalog_markdown, dataset_entry, manifest_path, write_manifest
+from jobs.store.catalog import (
+    DOCS_PATH,
+    catalog_markdown,
+    dataset_entry,
+    manifest_path,
+    write_manifest,
+)
 from schemas import DATASETS
 
 
@@ -47,7 +53,7 @@ def test_every_writer_path_is_registered():
 
 
 def _contract(ds) -> dict:
-    """A dataset's catalog entry, read from its registration and schema (not from jobs.catalog)."""
+    """A dataset's catalog entry, read from its registration and schema (not from jobs.store.catalog)."""
     cols = [{"name": f.name, "type": str(f.type), "doc": f.metadata[b"doc"].decode(),
              "partition": f.name in ds.partition_by, "required": f.name in ds.required} for f in ds.schema]
     return {"name": ds.name, "description": ds.description, "path": ds.path, "partition_by": list(ds.partition_by),

@@ -13,7 +13,7 @@ import pytest
 from test_query import LANGS, NAMES, premium_out  # noqa: F401  (session fixture)
 
 from flows.cli import build_parser, main
-from tokenizers_registry.base import ConfigError
+from schemas.errors import ConfigError
 
 
 def _walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ("tokatlas",)):
@@ -97,7 +97,7 @@ def test_catalog_command(premium_out, tmp_path, capsys):  # noqa: F811
     params, _ = premium_out
     docs = tmp_path / "datasets.md"
     assert main(["catalog", "--out", params.out, "--docs", str(docs)]) == 0
-    from jobs.catalog import DOCS_PATH
+    from jobs.store.catalog import DOCS_PATH
 
     assert docs.read_text() == Path(DOCS_PATH).read_text()
     doc = json.loads((Path(params.out) / "catalog.json").read_text())
@@ -108,7 +108,7 @@ def test_catalog_command(premium_out, tmp_path, capsys):  # noqa: F811
 def test_spark_progress_lines_when_not_a_tty(spark):
     import time
 
-    from jobs.progress import Progress, spark_progress
+    from jobs.runtime.progress import Progress, spark_progress
 
     def slow(rows):  # keeps the stage active across several polls
         time.sleep(1)
@@ -134,7 +134,7 @@ def test_config_file_for_every_flow_command_and_typed_options_win(tmp_path):
     from flows.grid_flow import GridParams
     from flows.mixture_flow import ControlledParams, MixtureParams
     from flows.trim_flow import params_from_args as trim_params
-    from jobs.args import given, params_from
+    from jobs.runtime.params import given, params_from
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("out: from-file\nlanguages: [deu_Latn, fra_Latn]\nn_bootstrap: 7\nT: 1000\nn: [3, 4]\n"

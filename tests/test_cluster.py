@@ -27,8 +27,8 @@ from helpers import wait_until, write_flores_folder, write_manifest_subset
 from flows.premium_flow import PremiumParams, token_premium
 from jobs.encode import encode, plan_cells
 from jobs.ingest import ingest
-from jobs.layout import registry_dir
-from jobs.spark import spark_submit_command, submit_env
+from jobs.runtime.spark import spark_submit_command, submit_env
+from jobs.store.layout import registry_dir
 from tokenizers_registry.registry import Registry
 
 pytestmark = pytest.mark.shared
@@ -336,8 +336,8 @@ def test_wait_until_retries_only_not_yet_errors():
 
 def test_spark_submit_launcher_reports_configuration_errors(tmp_path):
     """A driver that exits 2 surfaces as ConfigError with the driver's message (Prefect does not retry it)."""
-    from jobs.spark import call_job
-    from tokenizers_registry.base import ConfigError
+    from jobs.runtime.spark import call_job
+    from schemas.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no tokenizers registered under"):
         call_job("jobs.encode:encode", {"out": str(tmp_path / "empty"), "corpus": CORPUS},
@@ -345,8 +345,8 @@ def test_spark_submit_launcher_reports_configuration_errors(tmp_path):
 
 
 def test_in_process_session_refuses_a_second_master(spark):
-    from jobs.spark import build_spark
-    from tokenizers_registry.base import ConfigError
+    from jobs.runtime.spark import build_spark
+    from schemas.errors import ConfigError
 
     with pytest.raises(ConfigError, match="already active in this process"):
         build_spark("other", master="spark://127.0.0.1:7077")

@@ -10,7 +10,7 @@ from conftest import shared_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs.counting import continued_words, word_stats_batch
+from jobs.analysis.counting import continued_words, word_stats_batch
 from tokenizers_registry.registry import Registry, load_tokenizer
 
 

@@ -11,11 +11,11 @@ import pytest
 from conftest import shared_path
 from test_token_freqs import LANGS, write_small_corpus
 
-from jobs import corpus_store
-from jobs.coverage import coverage_tables, write_coverage
+from jobs.analysis.coverage import coverage_tables, write_coverage
 from jobs.encode import Cell
+from jobs.reports.trim import render_trim_report
+from jobs.store import corpus_store
 from jobs.token_freqs import cell_table
-from jobs.trim_report import render_trim_report
 from schemas import validate
 from schemas.trim import COVERAGE_CURVE, VOCAB_COVERAGE, VOCAB_OVERLAP, VOCAB_UNION
 from tokenizers_registry.formats import load_format

@@ -23,7 +23,7 @@ from helpers import wait_until, write_flores_folder, write_manifest_subset
 
 from flows.deployments import PREFECT_FILE, deploy, deployment_specs
 from schemas import CORPUS_COUNTS, PREMIUM, TOKEN_COUNTS, check_schema
-from tokenizers_registry.base import ConfigError
+from schemas.errors import ConfigError
 
 pytestmark = pytest.mark.shared
 

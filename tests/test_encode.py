@@ -20,10 +20,10 @@ import pytest
 from conftest import ROOT, shared_path
 from helpers import make_english_only_bpe, session_processes, wait_until
 
-from jobs import corpus_store
 from jobs.encode import encode, plan_cells
 from jobs.ingest import ingest
-from jobs.layout import registry_dir
+from jobs.store import corpus_store
+from jobs.store.layout import registry_dir
 from schemas import CELL_FAILURES, CORPUS_COUNTS, TOKEN_COUNTS, check_schema
 from tokenizers_registry.registry import Registry
 

@@ -16,7 +16,7 @@ import regex
 from conftest import shared_path
 from helpers import make_english_only_bpe
 
-from tokenizers_registry.base import ConfigError, TokenizerFileError
+from schemas.errors import ConfigError, TokenizerFileError
 from tokenizers_registry.formats import load_format, sniff_format
 from tokenizers_registry.formats._common import char_starts_from_byte_lengths
 from tokenizers_registry.formats.clip_merges import bytes_to_unicode

@@ -23,11 +23,13 @@ from conftest import ROOT, shared_path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from jobs import corpus_store, readers
+from jobs.corpus import readers
 from jobs.ingest import ingest
-from tokenizers_registry.base import ConfigError, TokenizerFileError
+from jobs.store import corpus_store
+from schemas.errors import ConfigError, TokenizerFileError
 from tokenizers_registry.formats import MAX_VOCAB_SIZE, load_format
-from tokenizers_registry.registry import Registry, load_tokenizer, sha256_file
+from tokenizers_registry.registry import Registry, load_tokenizer
+from tokenizers_registry.store import sha256_file
 
 # -- corpus lines ------------------------------------------------------------------------------
 NASTY_CHARS = st.sampled_from(["\x00", "\x01", "\x07", "\x1b", "\x7f", "\u200b", "\u202e", "\ufeff", "\ufffd",

@@ -10,8 +10,8 @@ import pytest
 from conftest import shared_path
 
 from schemas import check_schema
+from schemas.errors import ConfigError
 from schemas.grid import GRID_CTC, GRID_FEATURES, GRID_FITS, GRID_OPTIMAL, GRID_TESTS
-from tokenizers_registry.base import ConfigError
 
 SPEC = """
 name: flowtest

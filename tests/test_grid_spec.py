@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import shared_path
 
-from jobs.grid_spec import (
+from jobs.analysis.grid_spec import (
     AnalysisSpec,
     Cell,
     DataSpec,
@@ -20,7 +20,7 @@ from jobs.grid_spec import (
     plan,
     spec_from_dict,
 )
-from tokenizers_registry.base import ConfigError
+from schemas.errors import ConfigError
 
 
 def _yaml(tmp_path: Path, body: str) -> Path:

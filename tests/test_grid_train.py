@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import shared_path
 
-from jobs.grid_spec import AnalysisSpec, DataSpec, GridSpec, Source, check_spec
+from jobs.analysis.grid_spec import AnalysisSpec, DataSpec, GridSpec, Source, check_spec
 from jobs.inequity import compute_ctc, read_ctc
 from jobs.train_grid import cell_path, grid_status, plan_grid, read_cells, sample_file, train_cells
 from schemas import check_schema
@@ -147,7 +147,7 @@ def test_ctc_matches_the_libraries_and_falls_with_vocabulary(spark, trained):
 def test_byte_premium_scales_budgets(tmp_path):
     import dataclasses
 
-    from jobs.grid_spec import expand, plan
+    from jobs.analysis.grid_spec import expand, plan
     from jobs.train_grid import prepare_samples
 
     spec = check_spec(dataclasses.replace(_spec(languages=("eng_Latn", "rus_Cyrl")), scale_by_byte_premium=True))
@@ -182,7 +182,7 @@ def test_samples_prepared_on_spark_equal_the_driver_loop(spark, tmp_path):
 
 def test_a_language_without_evaluation_text_fails_on_spark_with_its_name(spark, tmp_path):
     from jobs.train_grid import prepare_samples
-    from tokenizers_registry.base import ConfigError
+    from schemas.errors import ConfigError
 
     spec = _spec(languages=("eng_Latn", "xyz_Latn"))
     with pytest.raises(ConfigError, match="no evaluation text for xyz_Latn"):

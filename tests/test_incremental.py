@@ -14,8 +14,8 @@ from prefect.tasks import Task
 
 from flows.premium_flow import PremiumParams, token_premium
 from flows.retries import retry_unless_config_error
-from jobs import corpus_store
-from tokenizers_registry.base import ConfigError, TokenizerFileError
+from jobs.store import corpus_store
+from schemas.errors import ConfigError, TokenizerFileError
 
 # -- retries ----------------------------------------------------------------------------------
 CALLS: dict[str, int] = {}

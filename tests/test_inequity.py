@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from jobs.inequity import (
+from jobs.analysis.inequity import (
     analyse,
     choose_targets,
     f_test,
@@ -19,7 +19,7 @@ from jobs.inequity import (
     predict,
     regressions,
 )
-from jobs.inequity_report import render_inequity_report
+from jobs.reports.inequity import render_inequity_report
 from schemas import check_schema, conform
 from schemas.grid import (
     GRID_CTC,

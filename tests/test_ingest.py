@@ -12,10 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import shared_path
 
-from jobs import corpus_store, readers
+from jobs.corpus import readers
 from jobs.ingest import REASONS, check_config, ingest, main, validate_corpus
+from jobs.store import corpus_store
 from schemas import CORPUS, REJECTS, check_schema
-from tokenizers_registry.base import ConfigError
+from schemas.errors import ConfigError
 
 FLORES5 = ["eng_Latn", "fra_Latn", "zho_Hans", "arb_Arab", "hin_Deva"]
 
@@ -353,12 +354,12 @@ def test_flores_plus_local_layout(spark, tmp_path, monkeypatch):
 
 # -- configuration errors: before Spark ---------------------------------------------------------
 def test_config_errors_before_spark(tmp_path, flores_parquet, monkeypatch):
-    import jobs.spark
+    import jobs.runtime.spark
 
     def no_spark(*a, **k):
         raise AssertionError("Spark must not start on a configuration error")
 
-    monkeypatch.setattr(jobs.spark, "build_spark", no_spark)
+    monkeypatch.setattr(jobs.runtime.spark, "build_spark", no_spark)
     out = str(tmp_path / "out")
     cases = [
         (["--source", "flores-parket", "--path", str(flores_parquet)], "did you mean flores-parquet"),

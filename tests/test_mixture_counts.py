@@ -9,17 +9,16 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import shared_path
 
-from jobs.mixture_counts import (
+from jobs.analysis.mixture.trajectory import (
     CountIndex,
     cell_dir,
-    count_cells,
-    make_cells,
     pair_trajectory,
     read_trajectory,
     trajectory_for_texts,
     word_symbols,
 )
-from jobs.mixture_samples import flores_texts, write_sample
+from jobs.corpus.samples import flores_texts, write_sample
+from jobs.mixture_counts import count_cells, make_cells
 from tokenizers_registry.merges import load_merges, manifest_entries, pair_key
 
 

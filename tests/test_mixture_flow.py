@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from flows.mixture_flow import MixtureParams, add_cli
-from jobs.matching_worker import INSTALL_HINT, ortools_available
-from tokenizers_registry.base import ConfigError
+from jobs.analysis.mixture.worker import INSTALL_HINT, ortools_available
+from schemas.errors import ConfigError
 
 needs_ortools = pytest.mark.skipif(not ortools_available(), reason=INSTALL_HINT)
 
@@ -82,9 +82,9 @@ def test_mixture_flow_end_to_end_and_a_rerun_reuses_counts_and_solutions(prefect
     assert third["reused"] is False and third["T"] == 200
     assert {c["status"] for c in pq.read_table(out / "mixture" / "cells").to_pylist()} == {"reused"}
     # a new LP definition (LP_VERSION) is a changed input too: the saved solution is not reused
-    import jobs.mixture_lp
+    import jobs.analysis.mixture.problem
 
-    monkeypatch.setattr(jobs.mixture_lp, "LP_VERSION", jobs.mixture_lp.LP_VERSION + 1)
+    monkeypatch.setattr(jobs.analysis.mixture.problem, "LP_VERSION", jobs.analysis.mixture.problem.LP_VERSION + 1)
     again = mixture_inference(dataclasses.replace(p, lp_T=200))["estimates"]["gpt2"]
     assert again["reused"] is False and again["proportion"] == third["proportion"]
     # pair counting in a spark-submit'ed driver writes the same trajectories as in-process

@@ -8,19 +8,18 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from jobs.mixture_counts import trajectory_for_texts
-from jobs.mixture_eval import mixture_corpus
-from jobs.mixture_lp import (
-    LazyLP,
+from jobs.analysis.mixture.lazy import LazyLP
+from jobs.analysis.mixture.problem import (
     MixtureProblem,
     find_rows,
     replicate_weights,
     row_coef,
     segment_slots,
-    solve_full,
-    solve_mixture,
 )
-from jobs.mixture_samples import flores_texts
+from jobs.analysis.mixture.solve import solve_full, solve_mixture
+from jobs.analysis.mixture.trajectory import trajectory_for_texts
+from jobs.corpus.samples import flores_texts
+from jobs.mixture_eval import mixture_corpus
 from tokenizers_registry.merges import load_merges
 from tokenizers_registry.training import train_hf
 
@@ -222,7 +221,7 @@ def test_continuation_reaches_the_full_lp_optimum(controlled):
 
 
 def test_tree_cover_partitions_each_range():
-    from jobs.matching_worker import tree_cover
+    from jobs.analysis.mixture.worker import tree_cover
 
     rng = np.random.default_rng(0)
     L = 64
@@ -244,9 +243,9 @@ def test_tree_cover_partitions_each_range():
 def test_matching_method_reaches_the_full_lp_optimum(controlled):
     """The matching oracle computes f(α) exactly (checked against the fixed-α LP), its edges are a
     matching, and the staged solve ends at the full LP's optimum, also when it stops early."""
-    from jobs.matching_worker import INSTALL_HINT, ortools_available
-    from jobs.mixture_bundle import CoverLP, oracle
-    from jobs.mixture_matching import MatchingOracle
+    from jobs.analysis.mixture.cover import CoverLP, oracle
+    from jobs.analysis.mixture.matching import MatchingOracle
+    from jobs.analysis.mixture.worker import INSTALL_HINT, ortools_available
 
     if not ortools_available():
         pytest.skip(INSTALL_HINT)
@@ -271,13 +270,13 @@ def test_matching_method_reaches_the_full_lp_optimum(controlled):
             assert not t.complete and len(t.steps) <= 5 and t.value <= m.value + 1e-9
     with MatchingOracle() as broken, pytest.raises(RuntimeError, match=r"(?s)matching worker failed: .*ValueError"):
         broken._match(*(np.array([x]) for x in (0, 1.0, 5, 1, 0.0, 1, 1.0)))  # a range [5, 1): the worker fails
-    import jobs.mixture_matching
+    import jobs.analysis.mixture.matching
 
     with pytest.MonkeyPatch.context() as mp:  # a parent that imported other code than the worker runs
-        mp.setattr(jobs.mixture_matching, "PROTOCOL", jobs.mixture_matching.PROTOCOL + 1)
+        mp.setattr(jobs.analysis.mixture.matching, "PROTOCOL", jobs.analysis.mixture.matching.PROTOCOL + 1)
         with pytest.raises(RuntimeError, match="protocol"):
             MatchingOracle()
-    from jobs.mixture_matching import solve_matching
+    from jobs.analysis.mixture.matching import solve_matching
 
     sol = solve_mixture(prob, method="matching", init_k=1, gap_tolerance=1e-9)  # T < 1,000: one stage
     logs = []
@@ -328,8 +327,8 @@ def test_matching_method_reaches_the_full_lp_optimum(controlled):
 @pytest.mark.shared
 def test_auto_method_picks_matching_when_ortools_is_there(controlled, monkeypatch):
     """auto: the lazy LP below AUTO_MATCHING_T, the matching method from it."""
-    import jobs.mixture_lp
-    from jobs.matching_worker import INSTALL_HINT, ortools_available
+    import jobs.analysis.mixture.solve
+    from jobs.analysis.mixture.worker import INSTALL_HINT, ortools_available
 
     if not ortools_available():
         pytest.skip(INSTALL_HINT)
@@ -337,7 +336,7 @@ def test_auto_method_picks_matching_when_ortools_is_there(controlled, monkeypatc
     T = 120
     prob, _ = held_out_problem(ml, held, T)
     assert solve_mixture(prob, method="auto").status == "Optimal"
-    monkeypatch.setattr(jobs.mixture_lp, "AUTO_MATCHING_T", T)
+    monkeypatch.setattr(jobs.analysis.mixture.solve, "AUTO_MATCHING_T", T)
     assert "stopped in stage 1 of 1 after 1 rounds" in solve_mixture(prob, method="auto", max_rounds=1).status
 
 
@@ -347,13 +346,13 @@ def test_auto_method_picks_matching_when_ortools_is_there(controlled, monkeypatc
 def test_auto_method_falls_back_without_ortools(controlled, monkeypatch, tmp_path):
     """Without OR-Tools auto falls back (lazy below AUTO_BUNDLE_T) and method="matching" says how
     to install it."""
-    import jobs.mixture_lp
-    from jobs.matching_worker import ortools_available
+    import jobs.analysis.mixture.solve
+    from jobs.analysis.mixture.worker import ortools_available
 
     ml, _, _, held = controlled
     T = 120
     prob, _ = held_out_problem(ml, held, T)
-    monkeypatch.setattr(jobs.mixture_lp, "AUTO_MATCHING_T", T)
+    monkeypatch.setattr(jobs.analysis.mixture.solve, "AUTO_MATCHING_T", T)
     monkeypatch.setenv("ORTOOLS_DIR", str(tmp_path))  # hide the side install
     assert not ortools_available()
     status = solve_mixture(prob, method="auto", max_rounds=1).status
@@ -364,9 +363,9 @@ def test_auto_method_falls_back_without_ortools(controlled, monkeypatch, tmp_pat
 
 @pytest.mark.shared
 def test_bundle_method_brackets_and_reaches_the_full_lp_optimum(controlled, monkeypatch):
-    """The level bundle method (jobs.mixture_bundle): cuts from inexact oracles are valid lower
+    """The level bundle method (jobs.analysis.mixture.bundle): cuts from inexact oracles are valid lower
     bounds, its upper bound is a feasible point's objective, and it converges to the full LP's optimum."""
-    from jobs.mixture_bundle import CoverLP, oracle
+    from jobs.analysis.mixture.cover import CoverLP, oracle
 
     ml, _, _, held = controlled
     T = 120

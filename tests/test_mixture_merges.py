@@ -116,7 +116,7 @@ def test_rank_derivation_reports_tokens_that_do_not_derive():
 
 
 def test_hf_wordpiece_is_rejected(tmp_path):
-    from tokenizers_registry.base import ConfigError
+    from schemas.errors import ConfigError
 
     p = tmp_path / "t.json"
     p.write_text(json.dumps({"model": {"type": "WordPiece", "vocab": {}}}))

@@ -10,10 +10,16 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import shared_path
 
-from jobs.matching_worker import INSTALL_HINT, ortools_available
-from jobs.mixture_counts import cell_dir, resample, trajectory_for_texts, write_trajectory
-from jobs.mixture_lp import load_problem, replicate_weights, solve_full, solve_mixture
-from jobs.mixture_samples import flores_texts
+from jobs.analysis.mixture.problem import replicate_weights
+from jobs.analysis.mixture.solve import load_problem, solve_full, solve_mixture
+from jobs.analysis.mixture.trajectory import (
+    cell_dir,
+    resample,
+    trajectory_for_texts,
+    write_trajectory,
+)
+from jobs.analysis.mixture.worker import INSTALL_HINT, ortools_available
+from jobs.corpus.samples import flores_texts
 from jobs.mixture_solve import estimates_path, load_solution, replicate_path, solve_dir, solve_job
 from tokenizers_registry.merges import load_merges, manifest_entries
 

@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flows.cli import main
-from tokenizers_registry.base import ConfigError, check_name
+from schemas.errors import ConfigError
+from schemas.names import check_name
 from tokenizers_registry.registry import Registry
 
 RULE = ("use 1-128 letters, digits, '.', '_', '+' or '-', starting with a letter or digit "
@@ -207,7 +208,7 @@ def test_trim_job_refuses_a_hostile_name_already_in_a_registry(tmp_path, gpt2):
 
 
 def test_inside_keeps_derived_paths_under_their_root(tmp_path):
-    from jobs.layout import inside
+    from jobs.store.layout import inside
 
     root = tmp_path / "out" / "trim"
     root.mkdir(parents=True)
@@ -273,7 +274,7 @@ def test_mixture_refuses_hostile_categories(area, gpt2, capsys, lang, shown):
 
 
 def test_mixture_sample_paths_refuse_hostile_categories(tmp_path):
-    from jobs.mixture_samples import write_sample
+    from jobs.corpus.samples import write_sample
 
     for name, shown in HOSTILE:
         with pytest.raises(ConfigError) as e:
@@ -299,7 +300,7 @@ def _accepts(name: str) -> bool:
 
 
 def _shown(name: str) -> str:
-    from tokenizers_registry.base import printable
+    from schemas.names import printable
 
     return printable(repr(name))
 

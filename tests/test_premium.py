@@ -22,7 +22,6 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import shared_path
 
-from jobs.layout import cell_file, write_parquet_atomic
 from jobs.premium import (
     bootstrap_weights,
     compute_premium,
@@ -31,7 +30,8 @@ from jobs.premium import (
     premium_matrix,
     write_premium,
 )
-from jobs.premium_report import render_premium_report
+from jobs.reports.premium import render_premium_report
+from jobs.store.layout import cell_file, write_parquet_atomic
 from schemas import (
     CORPUS_COUNTS,
     PREMIUM,
@@ -41,8 +41,8 @@ from schemas import (
     conform,
     validate,
 )
+from schemas.errors import ConfigError
 from schemas.languages import script_of, word_segmentation
-from tokenizers_registry.base import ConfigError
 
 pytestmark = pytest.mark.shared
 

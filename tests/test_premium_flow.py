@@ -14,7 +14,7 @@ from helpers import write_flores_folder, write_manifest_subset
 from flows.cli import main as cli_main
 from flows.premium_flow import PremiumParams, token_premium
 from schemas import PREMIUM, check_schema
-from tokenizers_registry.base import ConfigError
+from schemas.errors import ConfigError
 
 pytestmark = pytest.mark.shared
 

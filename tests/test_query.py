@@ -1,4 +1,4 @@
-"""`jobs.query`: every dataset as a DuckDB view / polars scan / Spark read, on a small real run.
+"""`jobs.store.query`: every dataset as a DuckDB view / polars scan / Spark read, on a small real run.
 
 The session fixture `premium_out` (also used by test_run_log.py and test_cli.py) runs the real
 token-premium flow (Prefect, Spark) on FLORES: 3 languages x 2 x 20 sentences x 2 tokenizers.
@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import write_flores_folder, write_manifest_subset
 
-from jobs.layout import write_parquet_atomic
-from jobs.query import (
+from jobs.store.layout import write_parquet_atomic
+from jobs.store.query import (
     QueryError,
     dataset_files,
     duckdb_connection,
@@ -237,7 +237,7 @@ def test_query_reads_nothing_but_the_views(small_out, capsys, probe):
     assert line == "tokatlas: error: " + _refused_read(path, out)
     for secret in ("root:", "secret,", "hidden", "outside-parquet", "registry-secret", "o.parquet'"):
         assert secret not in line.split("reads ")[0]
-    from jobs.query import explained
+    from jobs.store.query import explained
 
     with pytest.raises(QueryError) as e:
         rel = query(out, sql)
@@ -355,7 +355,7 @@ def test_query_table_view_escapes_control_characters(tmp_path, capsys):
 
 def test_tokenizers_list_and_show_escape_control_characters(tmp_path, capsys, shared_tokenizers):
     from flows.cli import main
-    from jobs.layout import registry_dir
+    from jobs.store.layout import registry_dir
     from schemas import TOKENIZERS
     from tokenizers_registry.registry import Registry
 
@@ -376,7 +376,7 @@ def test_tokenizers_list_and_show_escape_control_characters(tmp_path, capsys, sh
 
 
 def test_markdown_cell_escapes_table_syntax_html_and_controls():
-    from jobs.premium_report import markdown_cell
+    from jobs.reports.html import markdown_cell
 
     assert markdown_cell(HOSTILE) == HOSTILE_MARKDOWN
     assert markdown_cell("a\\|b") == "a\\\\\\|b"  # a trailing backslash cannot unescape the pipe
@@ -391,7 +391,7 @@ def _cells(line: str) -> list[str]:
 
 
 def test_premium_report_markdown_escapes_names(tmp_path):
-    from jobs.premium_report import render_premium_report
+    from jobs.reports.premium import render_premium_report
 
     rows = [{**r, "corpus": "c|1<x>", "tokenizer_name": HOSTILE} for r in PREMIUM_ROWS]
     table = conform(pa.Table.from_pylist(rows), DATASETS["premium"])

@@ -11,8 +11,8 @@ import pytest
 from conftest import shared_path
 
 import schemas
+from schemas.errors import ConfigError, TokenizerFileError
 from tokenizers_registry import registry as registry_mod
-from tokenizers_registry.base import ConfigError, TokenizerFileError
 from tokenizers_registry.registry import Registry, load_tokenizer, resolve_under, tokenizer_id_for
 
 

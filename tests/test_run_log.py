@@ -25,10 +25,11 @@ from prefect import flow, task
 from test_query import LANGS, NAMES, premium_out  # noqa: F401  (session fixture)
 
 from flows.retries import retry_unless_config_error
-from jobs.run_log import logged_run, mark, mark_interrupted, read_run_log, run_log_dir
+from jobs.store.run_log import mark, mark_interrupted, read_run_log, run_log_dir
+from jobs.store.runs import logged_run
 from schemas import check_schema
+from schemas.errors import ConfigError, TransientError
 from schemas.run_log import RUN_LOG
-from tokenizers_registry.base import ConfigError, TransientError
 
 
 def test_flow_run_appends_a_row_with_inputs_counts_and_stages(premium_out):  # noqa: F811
@@ -176,7 +177,7 @@ def test_transient_errors_are_retried(prefect_harness, kind):
 
 @task(retries=2, retry_delay_seconds=0, retry_condition_fn=retry_unless_config_error)
 def spark_writes_to_a_full_disk(key: str) -> list:
-    from jobs.spark import build_spark
+    from jobs.runtime.spark import build_spark
 
     ATTEMPTS[key] = ATTEMPTS.get(key, 0) + 1
 
@@ -229,7 +230,7 @@ def test_disk_full_run_leaves_one_failed_row(prefect_harness, tmp_path):
 SLEEPER = """
 import sys
 from dataclasses import dataclass
-from jobs.run_log import logged_run
+from jobs.store.run_log import logged_run
 
 @dataclass
 class P:

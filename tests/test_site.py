@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import shared_path
 
-from jobs.site import build_site
+from jobs.reports.site import build_site
 from schemas import conform
 
 pytestmark = pytest.mark.shared
@@ -36,7 +36,7 @@ SHOT = (1280, 2000)
 
 
 def _flores(lang: str, split: str) -> list[str]:
-    from jobs.mixture_samples import flores_texts
+    from jobs.corpus.samples import flores_texts
 
     return flores_texts(shared_path("flores200", "flores200_dev_devtest.parquet"), lang, (split,))
 
@@ -62,7 +62,7 @@ def _coverage(out: Path) -> None:
     import tiktoken
     from tiktoken.load import load_tiktoken_bpe
 
-    from jobs.coverage import coverage_tables, write_coverage
+    from jobs.analysis.coverage import coverage_tables, write_coverage
     from schemas.trim import TOKEN_FREQS
 
     tok_dir = shared_path("tokenizers")
@@ -86,7 +86,8 @@ def _grid(out: Path, tmp: Path) -> None:
     """BPE tokenizers trained per language at three vocabulary sizes; CTC on held-out text."""
     from tokenizers import Tokenizer
 
-    from jobs.inequity import analyse, write_analysis
+    from jobs.analysis.inequity import analyse
+    from jobs.inequity import write_analysis
     from schemas.grid import GRID_CTC, GRID_FEATURES
     from tokenizers_registry.training import train_hf
 
@@ -112,10 +113,11 @@ def _grid(out: Path, tmp: Path) -> None:
 
 def _mixture(out: Path, tmp: Path) -> None:
     """A byte-level BPE trained on known shares of the three languages; mixture LP on held-out text."""
-    from jobs.layout import write_parquet_atomic
-    from jobs.mixture_counts import trajectory_for_texts
+    from jobs.analysis.mixture.problem import MixtureProblem, estimates_table
+    from jobs.analysis.mixture.solve import solve_mixture
+    from jobs.analysis.mixture.trajectory import trajectory_for_texts
     from jobs.mixture_eval import mixture_corpus
-    from jobs.mixture_lp import MixtureProblem, estimates_table, solve_mixture
+    from jobs.store.layout import write_parquet_atomic
     from tokenizers_registry.merges import load_merges
     from tokenizers_registry.training import train_hf
 
@@ -327,7 +329,7 @@ def test_cli_rebuilds_the_site(site, capsys):
 
 
 def test_site_without_datasets_and_missing_root(tmp_path):
-    from tokenizers_registry.base import ConfigError
+    from schemas.errors import ConfigError
 
     res = build_site(tmp_path)
     assert res.pages == {} and "No report datasets found" in res.index.read_text(encoding="utf-8")

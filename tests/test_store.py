@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import shared_path
 
+from schemas.errors import TokenizerFileError
 from tokenizers_registry import registry as registry_mod
-from tokenizers_registry.base import TokenizerFileError
 from tokenizers_registry.registry import Registry, load_tokenizer
 from tokenizers_registry.store import Store
 
@@ -70,7 +70,7 @@ def test_remote_paths_that_escape_the_root_are_refused(bad):
 
 def test_grid_training_writes_to_a_url_root_from_spark_tasks(spark, tmp_path):
     """Spark tasks store artifacts through fsspec; the registry at that URL loads them."""
-    from jobs.grid_spec import AnalysisSpec, DataSpec, GridSpec, Source, check_spec
+    from jobs.analysis.grid_spec import AnalysisSpec, DataSpec, GridSpec, Source, check_spec
     from jobs.train_grid import plan_grid, read_cells, train_cells
 
     flores = str(shared_path("flores200", "flores200_dev_devtest.parquet"))

@@ -8,10 +8,10 @@ import pytest
 from helpers import english_lines
 from tokenizers import Tokenizer
 
-from tokenizers_registry.base import ConfigError
+from jobs.train_grid import train_grid_cell
+from schemas.errors import ConfigError
 from tokenizers_registry.registry import Registry, load_tokenizer
 from tokenizers_registry.superbpe import train_superbpe
-from tokenizers_registry.training import train_grid_cell
 
 V, T = 2000, 1600
 

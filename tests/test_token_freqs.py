@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import shared_path
 
-from jobs import corpus_store
 from jobs.ingest import _write_language
-from jobs.layout import registry_dir
+from jobs.store import corpus_store
+from jobs.store.layout import registry_dir
 from jobs.token_freqs import read_token_freqs, token_freqs
 from schemas import check_schema, validate
 from schemas.trim import TOKEN_FREQS

@@ -30,20 +30,15 @@ import pytest
 from conftest import ROOT, shared_path
 from helpers import make_english_only_bpe
 
-from jobs import corpus_store
+from jobs.analysis.mixture.trajectory import cell_dir, read_trajectory, trajectory_for_texts
+from jobs.corpus.samples import write_sample
 from jobs.encode import encode
 from jobs.ingest import _write_language
-from jobs.layout import registry_dir
-from jobs.mixture_counts import (
-    cell_dir,
-    count_cells,
-    make_cells,
-    read_trajectory,
-    trajectory_for_texts,
-)
-from jobs.mixture_samples import write_sample
+from jobs.mixture_counts import count_cells, make_cells
+from jobs.store import corpus_store
+from jobs.store.layout import registry_dir
 from jobs.token_freqs import read_token_freqs, token_freqs
-from tokenizers_registry.base import ConfigError, TokenizerFileError
+from schemas.errors import ConfigError, TokenizerFileError
 from tokenizers_registry.formats import load_format
 from tokenizers_registry.merges import load_merges
 from tokenizers_registry.registry import (
@@ -51,9 +46,9 @@ from tokenizers_registry.registry import (
     TokenizerSpec,
     artifact_relpath,
     canonical_params,
-    sha256_file,
     tokenizer_id_for,
 )
+from tokenizers_registry.store import sha256_file
 
 pytestmark = pytest.mark.shared
 

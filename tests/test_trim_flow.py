@@ -14,11 +14,11 @@ from conftest import shared_path
 from test_token_freqs import LANGS, write_small_corpus
 
 from flows.trim_flow import TrimParams, add_cli, params_from_args, vocab_trim
-from jobs.layout import registry_dir
+from jobs.store.layout import registry_dir
 from jobs.trim import TrimRequest, trim_tokenizer
 from schemas import check_schema
+from schemas.errors import ConfigError
 from schemas.trim import FAITHFULNESS, ID_MAP, TRIM_SUMMARY, VOCAB_COVERAGE
-from tokenizers_registry.base import ConfigError
 from tokenizers_registry.formats import load_format
 from tokenizers_registry.registry import Registry
 from tokenizers_registry.trim.surgery import trim_matrix_file

@@ -19,7 +19,7 @@ import pytest
 from conftest import shared_path
 
 from jobs.trim import check_faithfulness, id_lookup
-from tokenizers_registry.base import ConfigError
+from schemas.errors import ConfigError
 from tokenizers_registry.formats import load_format
 from tokenizers_registry.trim import open_trimmer, plan_keep
 

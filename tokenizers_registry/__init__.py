@@ -1,6 +1,7 @@
 """Tokenizer specs, per-format loaders behind one interface, and the artifact store."""
 
-from tokenizers_registry.base import ConfigError, TokatlasError, Tokenizer, TokenizerFileError
+from schemas.errors import ConfigError, TokatlasError, TokenizerFileError
+from tokenizers_registry.base import Tokenizer
 from tokenizers_registry.formats import FORMATS, load_format, sniff_format
 from tokenizers_registry.registry import Registry, TokenizerSpec, load_tokenizer, tokenizer_id_for
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tokenizers_registry.base import ConfigError, TokenizerFileError
+from schemas.errors import ConfigError, TokenizerFileError
 from tokenizers_registry.formats._common import bytes_to_unicode
 
 END_OFFSET = 0x110000

@@ -23,16 +23,12 @@ from pathlib import Path
 import pyarrow as pa
 
 from schemas import TOKENIZERS, conform, validate
-from tokenizers_registry.base import (
-    ConfigError,
-    Tokenizer,
-    TokenizerFileError,
-    check_name,
-    printable,
-)
+from schemas.errors import ConfigError, TokenizerFileError
+from schemas.names import check_name, printable
+from tokenizers_registry.base import Tokenizer
 from tokenizers_registry.formats import FORMATS, load_format, sniff_format
 from tokenizers_registry.formats._common import check_encodes
-from tokenizers_registry.store import Store, inside, is_url, resolve_under  # noqa: F401  (resolve_under: public)
+from tokenizers_registry.store import Store, inside, is_url, resolve_under, sha256_file  # noqa: F401  (resolve_under: public)
 
 REGISTRY_FILE = "tokenizers.parquet"
 
@@ -60,14 +56,6 @@ class TokenizerSpec:
 
     def to_row(self) -> dict:
         return asdict(self)
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def canonical_params(params: dict | None) -> str:

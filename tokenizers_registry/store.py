@@ -12,6 +12,7 @@ against the root the same way for both kinds: relative, and never escaping it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import uuid
@@ -20,7 +21,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tokenizers_registry.base import ConfigError, TokenizerFileError, printable
+from schemas.errors import ConfigError, TokenizerFileError
+from schemas.names import printable
 
 
 def is_url(root: str | Path) -> bool:
@@ -138,7 +140,6 @@ class Store:
         with self.fs.open(src, "rb") as f, open(tmp, "wb") as g:
             while chunk := f.read(1 << 20):
                 g.write(chunk)
-        from tokenizers_registry.registry import sha256_file
 
         got = sha256_file(tmp)
         if got != sha256:
@@ -152,3 +153,11 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     return sink.getvalue().to_pybytes()
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

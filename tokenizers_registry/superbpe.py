@@ -21,7 +21,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from tokenizers_registry.base import ConfigError
+from schemas.errors import ConfigError
 
 _PLANE_15 = 0xF0000  # supplementary private use areas: never in the byte-level alphabet
 _PLANE_SIZE = 65534

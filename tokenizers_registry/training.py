@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from tokenizers_registry.base import ConfigError
+from schemas.errors import ConfigError
 
 HF_ALGORITHMS = ("bpe", "unigram", "wordpiece")
 SP_ALGORITHMS = ("bpe", "unigram")
@@ -163,25 +163,3 @@ def check_variant(algorithm: str, pre_tokenizer: str) -> None:
     if pre_tokenizer not in PRE_TOKENIZERS[algorithm]:
         raise ConfigError(f"algorithm {algorithm} has no pre-tokenizer variant {pre_tokenizer!r}; "
                           f"it supports {', '.join(PRE_TOKENIZERS[algorithm])}")
-
-
-def train_grid_cell(algorithm: str, texts: Sequence[str], vocab_size: int, directory: str | Path,
-                    pre_tokenizer: str | None = None, transition_vocab: int | None = None) -> Path:
-    """Train one grid cell's tokenizer into `directory`; returns the artifact path.
-
-    `algorithm` is a label of `ALGORITHMS`; `transition_vocab` is the superword BPE's
-    stage-1 vocabulary size (required for `superbpe`, ignored otherwise).
-    """
-    pre_tokenizer = pre_tokenizer or PRE_TOKENIZERS.get(algorithm, ("",))[0]
-    check_variant(algorithm, pre_tokenizer)
-    lib, algo = ALGORITHMS[algorithm]
-    path = Path(directory) / ARTIFACT_NAMES[lib]
-    if lib == "hf":
-        return train_hf_variant(algo, texts, vocab_size, path, pre_tokenizer)
-    if lib == "sp":
-        return train_sentencepiece(algo, texts, vocab_size, path, split_by_whitespace=pre_tokenizer == "whitespace")
-    from tokenizers_registry.superbpe import train_superbpe
-
-    if transition_vocab is None:
-        raise ConfigError("superbpe needs a transition vocabulary size")
-    return train_superbpe(texts, vocab_size, transition_vocab, path)

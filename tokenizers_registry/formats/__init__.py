@@ -11,7 +11,8 @@ import importlib
 import json
 from pathlib import Path
 
-from tokenizers_registry.base import ConfigError, Tokenizer, TokenizerFileError
+from schemas.errors import ConfigError, TokenizerFileError
+from tokenizers_registry.base import Tokenizer
 
 FORMATS: dict[str, str] = {
     "hf-tokenizer-json": "tokenizers_registry.formats.hf_json",

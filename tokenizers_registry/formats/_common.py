@@ -12,7 +12,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from tokenizers_registry.base import FATAL, Tokenizer, TokenizerFileError, printable
+from schemas.errors import FATAL, TokenizerFileError
+from schemas.names import printable
+from tokenizers_registry.base import Tokenizer
 
 # Below this many texts per thread, a thread hand-off costs more than it saves.
 MIN_TEXTS_PER_THREAD = 32

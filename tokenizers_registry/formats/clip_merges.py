@@ -23,7 +23,8 @@ from pathlib import Path
 from tokenizers import Regex, models, normalizers, pre_tokenizers
 from tokenizers import Tokenizer as HFTokenizer
 
-from tokenizers_registry.base import Tokenizer, TokenizerFileError
+from schemas.errors import TokenizerFileError
+from tokenizers_registry.base import Tokenizer
 from tokenizers_registry.formats._common import bytes_to_unicode, monotone
 
 N_MERGES = 49152 - 256 - 2

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from tokenizers import Tokenizer as HFTokenizer
 
-from tokenizers_registry.base import Tokenizer, TokenizerFileError
+from schemas.errors import TokenizerFileError
+from tokenizers_registry.base import Tokenizer
 from tokenizers_registry.formats._common import monotone
 
 ALGORITHMS = {"BPE": "bpe", "Unigram": "unigram", "WordPiece": "wordpiece", "WordLevel": "wordlevel"}

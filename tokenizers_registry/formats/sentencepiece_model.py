@@ -18,7 +18,8 @@ import numpy as np
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2 as sp_pb2
 
-from tokenizers_registry.base import Tokenizer, TokenizerFileError
+from schemas.errors import TokenizerFileError
+from tokenizers_registry.base import Tokenizer
 from tokenizers_registry.formats._common import encode_threads, monotone
 
 ALGORITHMS = {1: "unigram", 2: "bpe", 3: "wordlevel", 4: "char"}

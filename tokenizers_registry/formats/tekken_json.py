@@ -17,7 +17,7 @@ import base64
 import json
 from pathlib import Path
 
-from tokenizers_registry.base import TokenizerFileError
+from schemas.errors import TokenizerFileError
 from tokenizers_registry.formats._common import encode_threads
 from tokenizers_registry.formats.tiktoken_ranks import RankBPETokenizer
 

@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import tiktoken
 
-from tokenizers_registry.base import ConfigError, Tokenizer, TokenizerFileError, printable
+from schemas.errors import ConfigError, TokenizerFileError
+from schemas.names import printable
+from tokenizers_registry.base import Tokenizer
 from tokenizers_registry.formats._common import (
     ChunkedEncoder,
     char_starts_batch,

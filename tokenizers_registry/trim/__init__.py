@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tokenizers_registry.base import ConfigError
+from schemas.errors import ConfigError
 from tokenizers_registry.trim.base import (
     REASONS,
     FormatTrimmer,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tokenizers_registry.base import ConfigError
+from schemas.errors import ConfigError
 
 # Precedence of the reasons recorded in the id map (first that applies wins).
 REASONS = ("special", "unk", "byte", "alphabet", "pinned", "user", "frequency", "closure")

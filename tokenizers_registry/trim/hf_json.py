@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tokenizers_registry.base import TokenizerFileError
+from schemas.errors import TokenizerFileError
 from tokenizers_registry.formats.hf_json import parse_merges
 from tokenizers_registry.trim.base import FormatTrimmer
 from tokenizers_registry.trim.bpe import close_explicit

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tokenizers_registry.base import ConfigError, TokenizerFileError
+from schemas.errors import ConfigError, TokenizerFileError
 from tokenizers_registry.formats.tiktoken_ranks import parse_rank_file
 from tokenizers_registry.trim.base import FormatTrimmer
 from tokenizers_registry.trim.bpe import rank_intermediates

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from sentencepiece import sentencepiece_model_pb2 as sp_pb2
 
-from tokenizers_registry.base import TokenizerFileError
+from schemas.errors import TokenizerFileError
 from tokenizers_registry.trim.base import FormatTrimmer
 from tokenizers_registry.trim.bpe import scored_intermediates
 

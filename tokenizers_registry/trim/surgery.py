@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tokenizers_registry.base import ConfigError
+from schemas.errors import ConfigError
 
 
 def _vocab_axis(shape: tuple[int, ...], vocab_size: int) -> int:

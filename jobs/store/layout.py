@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tokenizers_registry.base import check_name
+from schemas.names import check_name
 from tokenizers_registry.store import inside  # the one containment check, also for jobs
 
 

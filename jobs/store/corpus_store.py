@@ -21,8 +21,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.layout import corpus_lang_dir, dataset_dir
-from tokenizers_registry.base import ConfigError
+from jobs.store.layout import corpus_lang_dir, dataset_dir
+from schemas.errors import ConfigError
 
 VERSION_KEY = b"tokatlas.corpus_version"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from jobs.layout import dataset_dir, write_parquet_atomic
+from jobs.store.layout import dataset_dir, write_parquet_atomic
 from schemas import conform, validate
 from schemas.trim import COVERAGE_CURVE, VOCAB_COVERAGE, VOCAB_OVERLAP, VOCAB_UNION
 

@@ -49,13 +49,13 @@ def catalog_markdown() -> str:
         "# Datasets",
         "",
         "Every dataset tokatlas writes under an output root (`--out`), generated from `schemas/` by "
-        "`tokatlas catalog --docs docs/datasets.md` (`jobs/catalog.py`); do not edit by hand, a test "
+        "`tokatlas catalog --docs docs/datasets.md` (`jobs/store/catalog.py`); do not edit by hand, a test "
         "regenerates it and compares. Each output root also holds `catalog.json`: the same contracts plus what "
         "is present there (files, rows, content versions) and the last run of each flow (`run_log`).",
         "",
         "Query any of them with `tokatlas query \"SELECT …\" --out OUT` (each is a DuckDB view named after "
-        "the dataset), or from Python with `jobs.query.duckdb_connection(out)`, `jobs.query.scan(out, name)` "
-        "(polars) and `jobs.query.spark_read(spark, out, name)`. Partition columns live in hive-style "
+        "the dataset), or from Python with `jobs.store.query.duckdb_connection(out)`, `jobs.store.query.scan(out, name)` "
+        "(polars) and `jobs.store.query.spark_read(spark, out, name)`. Partition columns live in hive-style "
         "directory names (`lang=eng_Latn/`), not in the files; all columns are nullable in the files, "
         "*required* ones are checked non-null by the writers.",
         "",
@@ -95,7 +95,7 @@ def _present_facts(out, ds: Dataset, files: list[Path]) -> dict:
     versions: list[str] = []
     cols = [c for c in VERSION_COLUMNS if c in ds.schema.names]
     if cols:  # one scan of the version columns over all files (thousands of cells on a full run)
-        from jobs.query import _lit
+        from jobs.store.query import _lit
 
         src = f"read_parquet([{', '.join(_lit(str(f)) for f in files)}], union_by_name=true)"
         for c in cols:
@@ -109,7 +109,7 @@ def _present_facts(out, ds: Dataset, files: list[Path]) -> dict:
 
 
 def _last_runs(out) -> dict[str, dict]:
-    from jobs.run_log import read_run_log
+    from jobs.store.run_log import read_run_log
 
     last = {}
     for r in read_run_log(out).to_pylist():  # oldest first: the newest run of each flow wins
@@ -121,8 +121,8 @@ def _last_runs(out) -> dict[str, dict]:
 def manifest(out) -> dict:
     """catalog.json's content: every dataset's contract, what is present under `out`, and for each the
     last run of the flows that write it."""
-    from jobs.query import dataset_files
-    from jobs.run_log import tokatlas_version
+    from jobs.store.query import dataset_files
+    from jobs.store.run_log import tokatlas_version
 
     runs = _last_runs(out)
     entries = []
@@ -148,49 +148,3 @@ def write_manifest(out) -> Path:
     tmp.write_text(json.dumps(manifest(out), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
-
-
-# -- what is computed for a corpus × registry -------------------------------------------
-def encode_status(out, corpus: str | None = None, tokenizers: list[str] | None = None,
-                  languages: list[str] | None = None, shard_size: int | None = None) -> dict:
-    """Computed / failed / missing encode cells per tokenizer for an ingested corpus × registered
-    tokenizers, using the encode job's own planner (so it agrees with what a re-run would do)."""
-    from jobs import corpus_store
-    from jobs.encode import plan_cells
-    from jobs.layout import registry_dir
-    from tokenizers_registry.base import ConfigError
-    from tokenizers_registry.registry import Registry
-
-    corpora = sorted(p.name.split("=", 1)[1] for p in (Path(out) / "corpus").glob("corpus=*")
-                     if corpus_store.versions_file(out, p.name.split("=", 1)[1]).is_file())
-    if corpus is None:
-        if len(corpora) != 1:
-            raise ConfigError(f"name a corpus with --corpus; ingested under {out}: {', '.join(corpora) or '(none)'}")
-        corpus = corpora[0]
-    elif corpus not in corpora:
-        raise ConfigError(f"corpus {corpus!r} has not been ingested under {out}; ingested: "
-                          f"{', '.join(corpora) or '(none)'}")
-    corpus_store.ingested_versions(out, corpus)  # a corpus with nothing to encode says why, first
-    specs = Registry(registry_dir(out)).select(tokenizers)
-    if not specs:
-        raise ConfigError(f"no tokenizers registered under {registry_dir(out)}")
-    names = {s.tokenizer_id: s.name for s in specs}
-    rows = {s.tokenizer_id: {"tokenizer_id": s.tokenizer_id, "name": s.name, "computed": 0, "failed": 0,
-                             "missing": 0, "cells": 0} for s in specs}
-    missing_langs: dict[str, set] = {t: set() for t in names}
-    for cell in plan_cells(out, corpus, specs, languages, shard_size):
-        r = rows[cell.tokenizer_id]
-        r["cells"] += 1
-        if cell.is_done(out):
-            r["computed"] += 1
-        elif cell.files(out)["cell_failures"].exists():
-            r["failed"] += 1
-        else:
-            r["missing"] += 1
-            missing_langs[cell.tokenizer_id].add(cell.lang)
-    for t, r in rows.items():
-        r["missing_languages"] = sorted(missing_langs[t])
-    total = {k: sum(r[k] for r in rows.values()) for k in ("computed", "failed", "missing", "cells")}
-    premium = sorted(str(p.relative_to(out)) for p in (Path(out) / "premium" / f"corpus={corpus}").glob("*.parquet"))
-    return {"corpus": corpus, "languages": len(corpus_store.read_corpus_versions(out, corpus)) if not languages
-            else len(languages), "tokenizers": list(rows.values()), "total": total, "premium_tables": premium}

@@ -409,7 +409,7 @@ def fetch_flores_plus(dest, languages=None, splits=("dev", "devtest"), revision:
 
     The dataset is gated: accept its terms on the hub and pass `token` (or set HF_TOKEN).
     """
-    from tokenizers_registry.base import ConfigError
+    from schemas.errors import ConfigError
 
     try:
         from huggingface_hub import snapshot_download

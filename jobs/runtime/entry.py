@@ -13,7 +13,7 @@ import sys
 import traceback
 from typing import NoReturn
 
-from tokenizers_registry.base import ConfigError
+from schemas.errors import ConfigError
 
 
 def run_job(module: str) -> NoReturn:

@@ -1,6 +1,6 @@
 """Inequity report of a trained grid: Markdown and a self-contained HTML page with plots.
 
-Input: the tables of `jobs.inequity.analyse`. Figures (matplotlib Agg, saved as PNG
+Input: the tables of `jobs.analysis.inequity.analyse`. Figures (matplotlib Agg, saved as PNG
 beside the pages and embedded in the HTML): CTC against vocabulary size per language
 with the fitted power laws; the distribution of CTC across languages at each equal
 vocabulary size and at the per-language optimal sizes; superword BPE against its BPE
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from jobs.inequity import algorithm_label
-from jobs.premium_report import _html_table, _md_table
+from jobs.analysis.inequity import algorithm_label
+from jobs.reports.html import _html_table, _md_table
 
 FIGURES = {
     "ctc_vs_vocab": "CTC on the evaluation text against vocabulary size, per language (points measured, lines "

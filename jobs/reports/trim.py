@@ -1,6 +1,6 @@
 """Coverage and trimming report: Markdown + HTML (plots embedded) + PNG files.
 
-Input: the coverage tables of one or more tokenizers (jobs/coverage.py) and, optionally,
+Input: the coverage tables of one or more tokenizers (jobs/analysis/coverage.py) and, optionally,
 the results of trims (jobs/trim.py). Tables and HTML helpers are the premium report's.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.premium_report import _CSS, _html_table, _md_table
+from jobs.reports.html import _CSS, _html_table, _md_table
 
 FIGURES = {
     "coverage_curves": "Share of each language's tokens covered by its k most frequent ids (log k).",

@@ -30,8 +30,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from schemas.errors import ConfigError
 from schemas.languages import is_lang_code
-from tokenizers_registry.base import ConfigError, check_name
+from schemas.names import check_name
 from tokenizers_registry.training import ALGORITHMS, PRE_TOKENIZERS
 
 SOURCE_KINDS = ("flores", "udhr", "parquet", "text")
@@ -213,7 +214,9 @@ def spec_from_dict(d: dict, *, base_dir: str | Path | None = None) -> GridSpec:
 
 def load_spec(path: str | Path) -> GridSpec:
     """Read and validate a YAML grid spec; data paths are relative to the spec's folder."""
-    from jobs.args import load_config  # YAML errors as file, line and problem, never an excerpt
+    from jobs.runtime.params import (
+        load_config,  # YAML errors as file, line and problem, never an excerpt
+    )
 
     path = Path(path)
     if not path.is_file():

@@ -3,7 +3,7 @@
 For a fixed α the LP is a cover problem, min Σ v_t + Σ v_p subject to v_t + v_p ≥ d_p(t) with
 d_p(t) = α·c̃(p, t) − α·c̃(m_t, t). Its dual is a maximum-weight bipartite matching between
 merges and competing pairs, and the rows (t, p) of the matched edges are the tight rows of the
-optimal cover at α. The lazy search of `jobs.mixture_lp` adds each step's most violated row
+optimal cover at α. The lazy search of `jobs.analysis.mixture.solve` adds each step's most violated row
 under the current (α, v); at T = 30,000 the optimal cover is a deep staircase (thousands of
 pairs with v_p > 0, each step held down by its own pair) that it discovers one layer per round,
 for hundreds of rounds. The matching names the whole staircase at once, so the restricted LP
@@ -13,7 +13,7 @@ The matching is a min-cost flow. A pair's weight is constant on a segment of ste
 two of its count events), so a segment reaches its steps through the O(log T) nodes of a
 segment tree over the steps instead of one arc per (step, pair): source → pair (capacity 1)
 → segment (cost −weight) → tree nodes → leaf step (cost: the step's threshold) → sink.
-OR-Tools' network simplex solves it in a worker process (`jobs.matching_worker`, which says
+OR-Tools' network simplex solves it in a worker process (`jobs.analysis.mixture.worker`, which says
 why and where ortools is installed).
 
 The solve runs in stages over prefixes of the merge list (T/3^k, ..., T/3, T): each stage
@@ -32,9 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.matching_worker import INSTALL_HINT, PROTOCOL, receive, send
-from jobs.mixture_lp import (
-    LazyLP,
+from jobs.analysis.mixture.lazy import LazyLP
+from jobs.analysis.mixture.problem import (
     MixtureProblem,
     MixtureSolution,
     _range_argmin,
@@ -46,6 +45,7 @@ from jobs.mixture_lp import (
     segment_values,
     step_thresholds,
 )
+from jobs.analysis.mixture.worker import INSTALL_HINT, PROTOCOL, receive, send
 
 MAX_SEGMENTS = 250_000  # most violated pair segments per flow: enough at T = 30,000 (docs/mixture.md)
 FIRST_STAGE = 1_000  # merges of the first stage
@@ -196,7 +196,7 @@ def _converge(lp: LazyLP, oracle: MatchingOracle, tol: float, deadline: float | 
     objective, upper bound, gap, exact, rounds, done). estimate=True also ends when the matching's
     value (a lower bound on f(α) if its network was truncated) is within tol of the objective: an
     uncertified gap, good enough for a stage that only warms up the next one."""
-    from jobs.mixture_bundle import repaired_upper
+    from jobs.analysis.mixture.cover import repaired_upper
 
     prob = lp.prob
     w = np.ones(prob.T) if step_weights is None else np.asarray(step_weights, float)
@@ -258,7 +258,7 @@ def solve_matching(prob: MixtureProblem, *, gap_tolerance: float = 1e-6, stages:
     seed_rows, e.g. another solve's binding rows): one stage over all merges, starting from the
     matching at start_alpha. ipm_rows, simplex_seconds: see `LazyLP.solve` (None: always the warm
     dual simplex, never abandoned)."""
-    from jobs.mixture_bundle import step_needs
+    from jobs.analysis.mixture.cover import step_needs
 
     t0 = time.time()
     deadline = None if max_seconds is None else t0 + max_seconds

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -41,7 +39,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.layout import dataset_dir, registry_dir, write_parquet_atomic
+from jobs.store.layout import dataset_dir, registry_dir, write_parquet_atomic
 from schemas import conform, validate
 from schemas.run_log import RUN_LOG
 
@@ -134,7 +132,7 @@ def _file_facts(path: str) -> dict:
 
 def input_versions(out, params: dict, tokenizer_ids: list[str], extra: dict) -> dict:
     """Corpus versions, tokenizer ids with sha256, and the input files named by the parameters."""
-    from jobs import corpus_store
+    from jobs.store import corpus_store
 
     inputs: dict = {}
     corpus = params.get("corpus_name")
@@ -275,53 +273,3 @@ def read_run_log(out) -> pa.Table:
         return RUN_LOG.schema.empty_table()
     table = pa.concat_tables([conform(pq.read_table(f), RUN_LOG) for f in files])
     return table.sort_by([("started_at", "ascending")])
-
-
-def logged_run(flow_name: str, default_params=None):
-    """Decorator for a flow function `f(params=None)`: records its run in the run log and
-    refreshes `<out>/catalog.json`, whether it returns or raises."""
-
-    def deco(fn):
-        @functools.wraps(fn)
-        def wrapper(params=None, *args, **kwargs):
-            p = params if params is not None else (default_params() if default_params else None)
-            rec = RunRecorder(flow=flow_name, params=p, run_id=current_run_id())
-            begin(rec, _out(p))
-            token = _CURRENT.set(rec)
-            try:
-                result = fn(p, *args, **kwargs)
-            except BaseException as e:
-                _finish(rec, p, "failed", e)
-                raise
-            finally:
-                _CURRENT.reset(token)
-            _finish(rec, p, "completed", None)
-            return result
-
-        # Annotations resolved in the flow's module: Prefect validates parameters against the
-        # signature, resolving names in the wrapper's globals (this module's) otherwise.
-        try:
-            wrapper.__signature__ = inspect.signature(fn, eval_str=True)
-        except NameError:  # e.g. a class local to a function: leave the annotations as strings
-            wrapper.__signature__ = inspect.signature(fn)
-        return wrapper
-
-    return deco
-
-
-def _out(params):
-    return getattr(params, "out", None) or "tokatlas-out"
-
-
-def _finish(rec: RunRecorder, params, state: str, error: BaseException | None) -> None:
-    out = _out(params)
-    try:
-        try:
-            record(rec, out, state, error)
-        finally:
-            release(rec, out)
-        from jobs.catalog import write_manifest
-
-        write_manifest(out)
-    except Exception:  # never hide the flow's own result or error behind a logging failure
-        log.exception("could not write the run log / catalog under %s", out)

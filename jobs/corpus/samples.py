@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from jobs.layout import write_parquet_atomic
-from tokenizers_registry.base import ConfigError, check_name
+from jobs.store.layout import write_parquet_atomic
+from schemas.errors import ConfigError
+from schemas.names import check_name
 
 
 def flores_texts(path: str | Path, lang: str, splits: tuple[str, ...] = ("dev", "devtest")) -> list[str]:

@@ -8,7 +8,7 @@ declared schema follow them.
 
     tokatlas query "SELECT lang, avg(premium_ctc) FROM premium GROUP BY ALL" --out out/flores
 
-    from jobs.query import duckdb_connection, scan, spark_read
+    from jobs.store.query import duckdb_connection, scan, spark_read
     duckdb_connection("out/flores").sql("SELECT * FROM corpus_counts").pl()
     duckdb_connection("out/flores", trusted=True)  # full DuckDB: other files, COPY, ATTACH, ...
     scan("out/flores", "token_counts").filter(pl.col("lang") == "eng_Latn").collect()
@@ -30,7 +30,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from schemas import DATASETS, Dataset
-from tokenizers_registry.base import ConfigError, printable
+from schemas.errors import ConfigError
+from schemas.names import printable
 
 
 class QueryError(ConfigError):

@@ -5,7 +5,7 @@ this process (launcher "in-process", the default) or in a driver started by spar
 (launcher "spark-submit"): the arguments go to the driver as JSON, the result comes back
 as JSON. Flows use it so the same parameters run both ways.
 
-    spark-submit jobs/spark.py CALL.json RESULT.json     (what the spark-submit launcher runs)
+    spark-submit jobs/runtime/spark.py CALL.json RESULT.json     (what the spark-submit launcher runs)
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def build_spark(app_name: str = "tokatlas", master: str | None = None, conf: dic
     active = SparkSession.getActiveSession()
     if active is not None:
         if master and not under_spark_submit() and active.sparkContext.master != master:
-            from tokenizers_registry.base import ConfigError
+            from schemas.errors import ConfigError
 
             # One SparkContext per process: silently reusing it would run on the wrong cluster.
             raise ConfigError(f"a Spark session on {active.sparkContext.master} is already active in this "
@@ -78,7 +78,7 @@ def spark_master(master: str | None = None) -> str:
 
 def spark_launcher(launcher: str | None = None) -> str:
     """`launcher`, else $TOKATLAS_SPARK_LAUNCHER, else "in-process"; unknown names are a ConfigError."""
-    from tokenizers_registry.base import ConfigError
+    from schemas.errors import ConfigError
 
     name = launcher or os.environ.get("TOKATLAS_SPARK_LAUNCHER") or "in-process"
     if name not in LAUNCHERS:
@@ -147,7 +147,7 @@ def call_job(fn: str, kwargs: dict, *, app_name: str = "tokatlas", master: str |
     ConfigError with its message; any other failure raises RuntimeError with the
     tail of its stderr (Prefect retries those, not configuration errors).
     """
-    from tokenizers_registry.base import ConfigError
+    from schemas.errors import ConfigError
 
     if spark_launcher(launcher) == "in-process":
         return to_plain(_call(fn)(build_spark(app_name, master, conf), **kwargs))
@@ -182,6 +182,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.entry import run_job
+    from jobs.runtime.entry import run_job
 
-    run_job("jobs.spark")
+    run_job("jobs.runtime.spark")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
 
-from tokenizers_registry.base import FATAL
+from schemas.errors import FATAL
 
 
 @dataclass
@@ -72,7 +72,7 @@ def run_cells(spark, work: list[tuple], run_cell: Callable[..., dict], summary_s
     n_tasks = min(len(work), max_tasks or spark.sparkContext.defaultParallelism * 4)
     df = spark.range(0, len(work), numPartitions=n_tasks)
     try:
-        from jobs.progress import spark_progress
+        from jobs.runtime.progress import spark_progress
 
         job = getattr(run_cell, "func", run_cell).__module__.rpartition(".")[2]
         with spark_progress(spark, f"{job}: {len(work)} cells in {n_tasks} tasks"):

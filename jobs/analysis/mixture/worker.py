@@ -1,6 +1,6 @@
-"""Worker process of the matching oracle (`jobs.mixture_matching`): min-cost flows by OR-Tools.
+"""Worker process of the matching oracle (`jobs.analysis.mixture.matching`): min-cost flows by OR-Tools.
 
-Runs as its own program (`python jobs/matching_worker.py`) and imports only numpy and ortools:
+Runs as its own program (`python jobs/analysis/mixture/worker.py`) and imports only numpy and ortools:
 ortools bundles its own HiGHS, and importing it and highspy into one process fails with
 undefined symbols, in either order. It says "ready" (the array [PROTOCOL]) once ortools imported, then
 reads each problem from stdin and writes the matching to stdout, as arrays in numpy's .npy
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 if __name__ == "__main__":
-    # run as a script, this file's folder (jobs/) is sys.path[0]: drop it, so that jobs/site.py and
+    # run as a script, this file's folder (jobs/) is sys.path[0]: drop it, so that jobs/reports/site.py and
     # its siblings cannot shadow modules that numpy or ortools import
     sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 

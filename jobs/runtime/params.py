@@ -12,7 +12,8 @@ import typing
 from dataclasses import fields
 from pathlib import Path
 
-from tokenizers_registry.base import ConfigError, printable
+from schemas.errors import ConfigError
+from schemas.names import printable
 
 
 def csv_list(s: str | None) -> list[str] | None:
