@@ -76,12 +76,13 @@ def direct_loop(out: Path, spec, cells) -> dict:
     """The baseline: the same trainers on the same samples, one after another, no Spark."""
     import pyarrow.parquet as pq
 
-    from jobs.train_grid import sample_file, take_budget, train_grid_cell
+    from jobs.store.layout import grid_sample_file
+    from jobs.train_grid import take_budget, train_grid_cell
 
     t0 = time.perf_counter()
     trainer = 0.0
     for c in cells:
-        texts = pq.read_table(sample_file(out, spec.name, c.lang, "train"), columns=["text"])["text"].to_pylist()
+        texts = pq.read_table(grid_sample_file(out, spec.name, c.lang, "train"), columns=["text"])["text"].to_pylist()
         lines, _ = take_budget(texts, c.byte_budget)
         d = out / "loop" / c.cell_id
         t1 = time.perf_counter()

@@ -33,9 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from jobs.analysis.mixture.lazy import LazyLP
 from jobs.analysis.mixture.problem import MixtureProblem, initial_rows
 from jobs.analysis.mixture.solve import load_problem, solve_mixture  # noqa: E402
-from jobs.analysis.mixture.trajectory import cell_dir, trajectory_for_texts, write_trajectory  # noqa: E402
+from jobs.analysis.mixture.trajectory import trajectory_for_texts, write_trajectory  # noqa: E402
 from jobs.corpus.samples import flores_languages, flores_texts, python_stdlib_texts  # noqa: E402
-from tokenizers_registry.merges import load_merges, manifest_entries  # noqa: E402
+from jobs.store.layout import trajectory_dir  # noqa: E402
+from tokenizers_registry.formats import load_merges  # noqa: E402
+from tokenizers_registry.registry import manifest_entries  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -121,7 +123,7 @@ def main(argv=None) -> int:
         pick, trajs = ["code_python", *pick], [trajectory_for_texts(ml, code, max(lp_Ts)), *trajs]
         if a.save_counted:
             for c, tr in zip(pick, trajs, strict=True):
-                write_trajectory(tr, cell_dir(a.save_counted, ml.name, c), {"tokenizer": ml.name, "category": c})
+                write_trajectory(tr, trajectory_dir(a.save_counted, ml.name, c), {"tokenizer": ml.name, "category": c})
         print(f"counted in {time.time() - t0:.0f}s; mean sample {np.mean([t.n_bytes for t in trajs]) / 1e3:.0f} kB")
     print("| T | n | method | merges used | count events | full-LP rows (pairs x steps) | rows used | rounds | status | certified gap "
           "| LP seconds | LP CPU s | simplex iterations | baseline s (1 solve of initial rows) | x baseline "

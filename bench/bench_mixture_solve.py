@@ -26,7 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs.mixture_solve import replicate_path, solve_dir, solve_job  # noqa: E402
+from jobs.mixture_solve import solve_job  # noqa: E402
+from jobs.store.layout import replicate_path, solve_dir  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
 
     walls, reps = {}, {}
     for name, fp in (("in-process, one after another", "seq"), (f"Spark local[{a.cores}] tasks", "spark")):
-        d = solve_dir(spec(fp, a.B))
+        d = solve_dir(out, a.tokenizer, fp)
         d.mkdir(parents=True)
         prev = [p for p in d.parent.iterdir() if p.is_dir() and p.name != fp][0]
         shutil.copy(prev / "main.npz", d / "main.npz")  # replicates only: the main solve is done
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
         if row["error"]:
             print(row["error"])
             return 1
-        reps[fp] = [json.loads(replicate_path(spec(fp, a.B), b).read_text()) for b in range(1, a.B + 1)]
+        reps[fp] = [json.loads(replicate_path(out, a.tokenizer, fp, b).read_text()) for b in range(1, a.B + 1)]
         secs = ", ".join(f"{x['seconds']:.0f}" for x in reps[fp])
         print(f"{name}: {walls[fp]:.1f} s wall for {a.B} replicates (solve seconds each: {secs})", flush=True)
     same = max(np.abs(np.array(x["proportion"]) - np.array(y["proportion"])).max()

@@ -34,8 +34,8 @@ from jobs.ingest import _write_language  # noqa: E402
 from jobs.store import corpus_store  # noqa: E402
 from jobs.token_freqs import count_ids  # noqa: E402
 from jobs.trim import check_faithfulness, id_lookup  # noqa: E402
-from tokenizers_registry.formats import load_format  # noqa: E402
-from tokenizers_registry.trim import open_trimmer, plan_keep  # noqa: E402
+from tokenizers_registry.formats import load_format, open_trimmer  # noqa: E402
+from tokenizers_registry.trim.plan import plan_keep  # noqa: E402
 
 SHARED = Path(os.environ.get("TOKATLAS_SHARED", ROOT.parent / "shared")) / "data"
 LANGS = ["eng_Latn", "fra_Latn", "deu_Latn", "spa_Latn", "rus_Cyrl", "zho_Hans", "hin_Deva", "arb_Arab",

@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 
 from flows.prefect_env import configure_prefect_env, one_line_errors
-from jobs.runtime.params import csv_list, given, params_from
+from jobs.corpus.sources import SOURCES
+from jobs.runtime.params import add_spark_options, csv_list, params_from_args, parse_command_line
 from schemas.errors import ConfigError, TokatlasError
 from schemas.names import printable
 
@@ -40,8 +41,7 @@ def add_run(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="YAML file with flow parameters (keys as below, underscores)")
     p.add_argument("--out", help="output root (default tokatlas-out)")
-    p.add_argument("--corpus-source", help="django | flores-parquet | flores-folder | flores-plus-hub | udhr | "
-                                           "parquet | jsonl | text")
+    p.add_argument("--corpus-source", help=" | ".join(SOURCES))
     p.add_argument("--corpus-path")
     p.add_argument("--corpus-name")
     p.add_argument("--languages", help="comma-separated iso639_3_Script codes (default: all)")
@@ -54,26 +54,15 @@ def add_run(sub) -> None:
     p.add_argument("--no-word-stats", dest="word_stats", action="store_false", default=None,
                    help="skip continued-word counts (faster encode)")
     p.add_argument("--shard-size", type=int, help="sentences per encode cell (default: whole language)")
-    p.add_argument("--spark-master", help="Spark master URL (default local[*] or $TOKATLAS_SPARK_MASTER)")
-    p.add_argument("--spark-launcher", choices=["in-process", "spark-submit"],
-                   help="run Spark steps in this process or each in a spark-submit'ed driver "
-                        "(default in-process or $TOKATLAS_SPARK_LAUNCHER)")
-    p.add_argument("--spark-submit-arg", action="append", dest="spark_submit_args", metavar="ARG",
-                   help="extra spark-submit argument, repeatable, e.g. --spark-submit-arg=--archives "
-                        "--spark-submit-arg=env.tar.gz#env (launcher spark-submit only)")
+    add_spark_options(p)
     p.set_defaults(func=cmd_run)
 
 
-def params_from_args(a):
-    from flows.premium_flow import PremiumParams
-
-    return params_from(PremiumParams, given(a, PremiumParams), "command line", config=a.config)
-
-
 def cmd_run(a) -> int:
+    from flows.premium_flow import PremiumParams
     from jobs.preflight import check_premium
 
-    params = check_premium(params_from_args(a).checked())  # fails here, before Spark or Prefect start
+    params = check_premium(params_from_args(PremiumParams, a).checked())  # fails here, before Spark or Prefect start
     configure_prefect_env()
     from flows.premium_flow import token_premium
 
@@ -251,22 +240,11 @@ def cmd_query(a) -> int:
         return 0
     with explained(a.out, con, a.sql):
         table = rel.to_arrow_table()
-    if a.parquet:
-        from jobs.store.layout import write_parquet_atomic
+    if a.parquet or a.csv:
+        from jobs.store.atomic import write_csv_atomic, write_parquet_atomic
 
-        write_parquet_atomic(table, a.parquet)
-        print(f"{table.num_rows} rows -> {a.parquet}")
-    elif a.csv:
-        import os
-        import uuid
-
-        import pyarrow.csv as pacsv
-
-        path = Path(a.csv)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        pacsv.write_csv(table, tmp)
-        os.replace(tmp, path)
-        print(f"{table.num_rows} rows -> {a.csv}")
+        (write_parquet_atomic if a.parquet else write_csv_atomic)(table, a.parquet or a.csv)
+        print(f"{table.num_rows} rows -> {a.parquet or a.csv}")
     elif a.json:
         for row in table.to_pylist():
             print(json.dumps(row, default=str, ensure_ascii=False))
@@ -321,26 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _given_dests(argv: list[str] | None) -> set[str]:
-    """The options given on the command line (not defaults): a parse with every default suppressed,
-    so that `--config` values are overridden only by options the user typed."""
-    parser = build_parser()
-    stack = [parser]
-    while stack:
-        p = stack.pop()
-        p._defaults.clear()
-        for action in p._actions:
-            action.default = argparse.SUPPRESS
-            if isinstance(action, argparse._SubParsersAction):
-                stack.extend(action.choices.values())
-    return set(vars(parser.parse_args(argv)))
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The parsed command line; `given_dests` names the options typed (see `jobs.runtime.params.given`)."""
-    args = build_parser().parse_args(argv)
-    args.given_dests = _given_dests(argv)
-    return args
+    return parse_command_line(build_parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:

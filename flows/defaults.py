@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from jobs.store import corpus_store
+from jobs.store.layout import trained_dir
 from tokenizers_registry.registry import Registry, TokenizerSpec
 from tokenizers_registry.training import train_hf, train_sentencepiece
 
@@ -48,7 +49,7 @@ def register_default_tokenizers(out, corpus: str, registry: Registry) -> list[To
     existing = {s.name: s for s in registry.specs()}
     specs = []
     texts = None
-    work = Path(out) / "trained"
+    work = trained_dir(out)
     for name, lib, algorithm, vocab in TRAINED:
         if name in existing:  # trained before: keep the same artifact, hence the same id
             specs.append(existing[name])

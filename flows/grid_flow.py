@@ -22,10 +22,11 @@ from flows.retries import retry_unless_config_error
 configure_prefect_env()  # before Prefect reads its settings
 
 from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
-from jobs.analysis.grid_spec import Cell, GridSpec, expand, load_spec, plan, transition_vocab  # noqa: E402
+from flows.steps import publish, run_job  # noqa: E402
+from jobs.analysis.grid_spec import Cell, GridSpec, load_spec  # noqa: E402
+from jobs.runtime.params import add_spark_options  # noqa: E402
 from jobs.store.layout import registry_dir, report_dir  # noqa: E402
 from jobs.store.run_log import mark  # noqa: E402
 from jobs.store.runs import logged_run  # noqa: E402
@@ -63,20 +64,12 @@ class GridParams:
         return self
 
 
-
-
+# In-process, the steps call the job functions on this process's session (training reports its
+# progress per wave); with launcher spark-submit, each goes to its own driver through `run_job`.
 def _spark(p: GridParams):
     from jobs.runtime.spark import build_spark
 
     return build_spark("tokatlas-grid", master=p.spark_master)
-
-
-def _submit(p: GridParams, fn: str, **kwargs):
-    """`fn(spark, **kwargs)` in a spark-submit'ed driver (launcher "spark-submit")."""
-    from jobs.runtime.spark import call_job
-
-    return call_job(fn, kwargs, app_name=f"tokatlas-grid-{fn.rpartition(':')[2]}", master=p.spark_master,
-                    launcher="spark-submit", submit_args=p.spark_submit_args)
 
 
 def _submitted(p: GridParams) -> bool:
@@ -85,17 +78,17 @@ def _submitted(p: GridParams) -> bool:
 
 @task(name="grid-plan", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_config_error)
 def plan_task(p: GridParams) -> tuple[list[Cell], dict]:
-    from jobs.train_grid import plan_grid
+    from jobs.train_grid import cells_from_dicts, plan_grid, plan_job
 
     if _submitted(p):
-        r = _submit(p, "jobs.train_grid:plan_job", spec=asdict(p.grid), out=p.out)
-        return [Cell(**{k: c[k] for k in Cell.__dataclass_fields__}) for c in r["cells"]], r["manifest"]
+        r = run_job(p, "grid", plan_job, spec=asdict(p.grid), out=p.out)
+        return cells_from_dicts(r["cells"]), r["manifest"]
     return plan_grid(p.grid, p.out, spark=_spark(p))
 
 
 @task(name="grid-train", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def train_task(p: GridParams, cells: list[Cell], label: str) -> dict:
-    from jobs.train_grid import TrainSummary, grid_status, train_cells
+    from jobs.train_grid import TrainSummary, grid_status, train_cells, train_job
 
     log = get_run_logger()
     st = grid_status(p.out, cells)
@@ -111,7 +104,7 @@ def train_task(p: GridParams, cells: list[Cell], label: str) -> dict:
                  s.planned - s.skipped - s.trained - s.failed, s.planned - s.skipped)
 
     if _submitted(p):  # the driver prints its own summary; progress is per finished job here
-        s = TrainSummary(**_submit(p, "jobs.train_grid:train_job", spec=asdict(p.grid), out=p.out,
+        s = TrainSummary(**run_job(p, "grid", train_job, spec=asdict(p.grid), out=p.out,
                                    cells=[c.to_dict() for c in cells], registry_root=p.registry_root,
                                    retry_failed=p.retry_failed, wave_size=p.wave_size))
     else:
@@ -131,39 +124,18 @@ def ctc_task(p: GridParams, cells: list[Cell], manifest: dict) -> dict:
     kwargs = {"out": p.out, "grid": p.grid.name, "cell_ids": [c.cell_id for c in cells], "manifest": manifest,
               "registry_root": p.registry_root}
     if _submitted(p):
-        return _submit(p, "jobs.inequity:compute_ctc", **kwargs)
+        return run_job(p, "grid", compute_ctc, **kwargs)
     return compute_ctc(_spark(p), **kwargs)
-
-
-def second_pass_cells(p: GridParams, optimal_rows: list[dict], manifest: dict) -> list[Cell]:
-    """Cells training each language's optimal vocabulary size (spec's second-pass algorithms)."""
-    algs = set(p.grid.analysis.second_pass_algorithms or p.grid.algorithms)
-    cells = []
-    for r in optimal_rows:
-        if r["_base_algorithm"] not in algs:
-            continue
-        tf = r["_transition_frac"]
-        cells.append(Cell(r["lang"], r["_base_algorithm"], r["pre_tokenizer"], r["v_opt"], r["train_bytes"],
-                          transition_vocab(tf, r["v_opt"]) if tf else None))
-    return plan(cells, manifest)
 
 
 @task(name="grid-analysis", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_config_error)
 def analysis_task(p: GridParams, cells: list[Cell], manifest: dict, second: list[Cell] | None) -> dict:
-    from jobs.analysis.inequity import analyse, transition_frac
-    from jobs.inequity import language_features, read_ctc
+    from jobs.analysis.inequity import analyse
+    from jobs.inequity import language_features, read_ctc, second_pass_ctc
 
     a = p.grid.analysis
     ctc = read_ctc(p.out, [c.cell_id for c in cells], manifest)
-    measured = None
-    if second:
-        measured = {}
-        for r in read_ctc(p.out, [c.cell_id for c in second], manifest).to_pylist():
-            for c in second:  # a second-pass cell may coincide with several optimal rows' cells
-                if c.cell_id == r["cell_id"]:
-                    measured[(c.lang, c.algorithm, c.pre_tokenizer, c.train_bytes,
-                              transition_frac({"transition_vocab": c.transition_vocab,
-                                               "vocab_size": c.vocab_size}))] = r
+    measured = second_pass_ctc(p.out, second, manifest) if second else None
     return analyse(ctc, language_features(p.out, p.grid.name, manifest), vmin=a.optimal_min_vocab,
                    vmax=a.optimal_max_vocab, target=a.target_ctc, offset=a.fit_offset, second_pass=measured)
 
@@ -171,12 +143,12 @@ def analysis_task(p: GridParams, cells: list[Cell], manifest: dict, second: list
 @task(name="grid-report", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_config_error)
 def report_task(p: GridParams, tables: dict, status: dict, notes: list[str]) -> dict:
     from jobs.inequity import write_analysis
-    from jobs.reports.inequity import render_inequity_report
+    from jobs.reports.grid import render_grid_report
 
     parquet = write_analysis(tables, p.out, p.grid.name)
-    paths = render_inequity_report(tables, report_dir(p.out, f"grid-{p.grid.name}"),
-                                   title=f"Crosslingual tokenizer inequity: grid {p.grid.name}", status=status,
-                                   notes=notes)
+    paths = render_grid_report(tables, report_dir(p.out, f"grid-{p.grid.name}"),
+                               title=f"Crosslingual tokenizer inequity: grid {p.grid.name}", status=status,
+                               notes=notes)
     return {**{k: str(v) for k, v in parquet.items()}, **{k: str(v) for k, v in paths.items()}}
 
 
@@ -198,44 +170,24 @@ def tokenizer_grid(params: GridParams) -> dict:
     second = None
     second_summary = None
     if p.second_pass:
+        from jobs.train_grid import second_pass_cells
+
         first = analysis_task(p, cells, manifest, None)
-        second = second_pass_cells(p, first["_optimal_rows"], manifest)
+        second = second_pass_cells(p.grid, first["_optimal_rows"], manifest)
         second_summary = train_task(p, second, "second pass")
         t = second_summary["train"]
         mark("second-pass", computed=t["trained"], skipped=t["skipped"], failed=t["failed"])
         ctc_task(p, second, manifest)
     tables = analysis_task(p, cells, manifest, second)
     mark("analysis")
-    ev = p.grid.data.eval
-    sources = ", ".join(f"{s.kind} {Path(s.path).name} {','.join(s.splits)}".strip() for s in p.grid.data.train)
-    notes = [f"Training text: {sources}; evaluation text: {ev.kind} {Path(ev.path).name} {','.join(ev.splits)} "
-             "(training lines identical to an evaluation line are dropped)."]
-    report = report_task(p, tables, train["status"], notes)
+    from jobs.inequity import report_notes
+
+    report = report_task(p, tables, train["status"], report_notes(p.grid))
     mark("report")
     md = Path(report["markdown"]).read_text(encoding="utf-8")
-    create_markdown_artifact(key=f"grid-{_slug(p.grid.name)}", markdown=md[:200_000],
-                             description=f"Tokenizer grid {p.grid.name}")
-    from flows.site_flow import rebuild_site  # the report site over everything under --out
-    rebuild_site(p.out)
+    publish(p.out, f"grid-{p.grid.name}", md[:200_000], f"Tokenizer grid {p.grid.name}")
     return {"status": train["status"], "train": train["train"], "ctc": ctc,
             "second_pass": second_summary, "report": report, "seconds": time.perf_counter() - t0}
-
-
-def _slug(s: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in s.lower())
-
-
-def status_of(spec_path: str, out: str) -> dict:
-    """Done/failed/remaining of a grid from its stored results (no training, no Spark)."""
-    from jobs.train_grid import grid_status, read_manifest
-
-    spec = load_spec(spec_path)
-    try:
-        manifest = read_manifest(out, spec.name)
-    except ConfigError:
-        return {"planned": len(expand(spec)), "done": 0, "failed": 0, "remaining": len(expand(spec)),
-                "failures": [], "note": "never run: no samples yet"}
-    return grid_status(out, plan(expand(spec), manifest)).to_dict()
 
 
 # -- CLI --------------------------------------------------------------------------------
@@ -253,11 +205,7 @@ def add_cli(subparsers) -> None:
     run.add_argument("--second-pass", action="store_true", default=None,
                      help="train the optimal vocabulary sizes and measure their variance (default: as the spec)")
     run.add_argument("--wave-size", type=int, help="Spark tasks per wave; progress is logged per wave (default 0: all)")
-    run.add_argument("--spark-master", help="Spark master URL (default local[*] or $TOKATLAS_SPARK_MASTER)")
-    run.add_argument("--spark-launcher", choices=("in-process", "spark-submit"),
-                     help="run each Spark step in this process or in a spark-submit'ed driver")
-    run.add_argument("--spark-submit-arg", action="append", dest="spark_submit_args", metavar="ARG",
-                     help="extra spark-submit option (repeatable)")
+    add_spark_options(run)
     st = sub.add_parser("status", help="done / failed / remaining cells of a grid",
                         epilog="example: tokatlas grid status --spec examples/grid_demo.yaml --out out/grid --json")
     st.add_argument("--spec", help="grid spec YAML (required)")
@@ -271,13 +219,15 @@ def add_cli(subparsers) -> None:
 def cmd_grid(a) -> int:
     from flows.prefect_env import one_line_errors
     from jobs.preflight import check_grid
-    from jobs.runtime.params import given, params_from
+    from jobs.runtime.params import params_from_args
 
-    params = params_from(GridParams, given(a, GridParams), "command line", config=a.config)
+    params = params_from_args(GridParams, a)
     if a.grid_cmd == "status":
+        from jobs.train_grid import spec_status
+
         if not params.spec:
             raise ConfigError("grid status needs a spec: --spec grid.yaml")
-        s = status_of(params.spec, params.out)
+        s = spec_status(load_spec(params.spec), params.out)
         if a.json:
             print(json.dumps(s, indent=1))
         else:

@@ -29,7 +29,9 @@ configure_prefect_env()  # before Prefect reads its settings (start-up timeout o
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 
+from flows.steps import publish, run_job  # noqa: E402
 from jobs.analysis.mixture.problem import LP_METHODS  # noqa: E402
+from jobs.runtime.params import add_spark_options  # noqa: E402
 from jobs.store.run_log import mark  # noqa: E402
 from jobs.store.runs import logged_run  # noqa: E402
 from schemas.errors import ConfigError  # noqa: E402
@@ -97,35 +99,17 @@ def samples_task(p: MixtureParams) -> dict[str, str]:
 
 @task(name="mixture-counts", retries=1, retry_condition_fn=retry_unless_config_error)
 def counts_task(p: MixtureParams, samples: dict[str, str]) -> list[dict]:
-    from jobs.mixture_counts import make_cells
-    from jobs.runtime.spark import call_job
-    from tokenizers_registry.merges import manifest_entries
+    from jobs.mixture_counts import count_job, make_cells
+    from tokenizers_registry.registry import manifest_entries
 
     toks = manifest_entries(p.tokenizer_manifest, p.tokenizers)
     cells = make_cells(p.out, toks, samples, p.T, p.top_k, p.n_bootstrap if p.bootstrap_unit == "samples" else 0,
                        reuse=p.reuse_counts)
-    rows = call_job("jobs.mixture_counts:count_job", {"out": p.out, "cells": cells}, app_name="tokatlas-mixture",
-                    master=p.spark_master, launcher=p.spark_launcher, submit_args=p.spark_submit_args)
+    rows = run_job(p, "mixture", count_job, out=p.out, cells=cells)
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:
         get_run_logger().warning(f"{len(failed)} mixture cells failed, e.g. {failed[0]['error'][:300]}")
     return rows
-
-
-def _solve_inputs(p: MixtureParams, tokenizer: str, categories: list[str]) -> str:
-    """Fingerprint of a solve's trajectories (and bootstrap replicates) and LP parameters."""
-    from jobs.store.fingerprint import files_under, fingerprint
-
-    root = Path(p.out) / "mixture"
-    files = files_under(root / "trajectories" / f"tokenizer={tokenizer}")
-    if p.n_bootstrap and p.bootstrap_unit == "samples":
-        files += [f for b in range(1, p.n_bootstrap + 1)
-                  for f in files_under(root / "bootstrap" / f"replicate={b}" / f"tokenizer={tokenizer}")]
-    from jobs.analysis.mixture.problem import LP_VERSION
-
-    return fingerprint({"lp_version": LP_VERSION, "categories": categories, "T": p.lp_T or p.T, "n_bootstrap": p.n_bootstrap,
-                        "unit": p.bootstrap_unit, "max_seconds": p.lp_max_seconds, "method": p.lp_method,
-                        "gap_tolerance": p.gap_tolerance}, files, root)
 
 
 @task(name="mixture-solve", retries=1, retry_condition_fn=retry_unless_config_error)
@@ -133,29 +117,17 @@ def solve_task(p: MixtureParams, merges: dict[str, dict], samples: dict[str, str
     """Solve every tokenizer's LP and bootstrap replicates on Spark (`jobs.mixture_solve`),
     reusing a tokenizer's previous solution when its inputs are unchanged. Failed tokenizers are
     logged and left out."""
-    import json
+    from jobs.mixture_solve import plan_solves, record_solution, solve_job
 
-    from jobs.mixture_solve import estimates_path
-    from jobs.runtime.spark import call_job
-    from jobs.store.corpus_store import write_json_atomic
-
-    log, categories = get_run_logger(), sorted(samples)
-    results, specs = {}, []
-    for t in merges:
-        fp = _solve_inputs(p, t, categories)
-        record = _record_path(p.out, t)
-        if estimates_path(p.out, t).is_file() and record.is_file():
-            prev = json.loads(record.read_text(encoding="utf-8"))
-            if prev.get("fingerprint") == fp:
-                log.info("%s: trajectories and LP parameters unchanged, solution reused", t)
-                results[t] = {**prev["result"], "merges": merges[t], "reused": True}
-                continue
-        specs.append({"out": p.out, "tokenizer": t, "categories": categories, "T": p.lp_T or p.T,
-                      "n_bootstrap": p.n_bootstrap, "unit": p.bootstrap_unit, "method": p.lp_method,
-                      "gap_tolerance": p.gap_tolerance, "max_seconds": p.lp_max_seconds, "fingerprint": fp,
-                      "seed": 0})
-    rows = call_job("jobs.mixture_solve:solve_job", {"solves": specs}, app_name="tokatlas-mixture-solve",
-                    master=p.spark_master, launcher=p.spark_launcher, submit_args=p.spark_submit_args) if specs else []
+    log = get_run_logger()
+    reused, specs = plan_solves(p.out, list(merges), sorted(samples), T=p.lp_T or p.T, n_bootstrap=p.n_bootstrap,
+                                unit=p.bootstrap_unit, method=p.lp_method, gap_tolerance=p.gap_tolerance,
+                                max_seconds=p.lp_max_seconds)
+    results = {}
+    for t, result in reused.items():
+        log.info("%s: trajectories and LP parameters unchanged, solution reused", t)
+        results[t] = {**result, "merges": merges[t], "reused": True}
+    rows = run_job(p, "mixture", solve_job, solves=specs) if specs else []
     for r, spec in zip(rows, specs, strict=True):
         t = r["tokenizer"]
         for line in r["log"]:
@@ -163,23 +135,17 @@ def solve_task(p: MixtureParams, merges: dict[str, dict], samples: dict[str, str
         if r["error"]:
             log.warning("mixture solve failed, left out of the report: %s", r["error"])
             continue
-        write_json_atomic({"fingerprint": spec["fingerprint"], "result": r["result"]}, _record_path(p.out, t))
+        record_solution(spec, r["result"])
         results[t] = {**r["result"], "merges": merges[t], "reused": False}
     return results
-
-
-def _record_path(out: str, tokenizer: str) -> Path:
-    from jobs.mixture_solve import estimates_path
-
-    e = estimates_path(out, tokenizer)
-    return e.with_name(f".{e.stem}.solution.json")  # hidden: not part of the dataset
 
 
 @flow(name="mixture-inference", log_prints=True)
 @logged_run("mixture-inference", MixtureParams)
 def mixture_inference(params: MixtureParams | None = None) -> dict:
     """Infer the training mixture of every BPE tokenizer in the manifest."""
-    from jobs.mixture_eval import write_mixture_report
+    from jobs.mixture_counts import merge_summaries
+    from jobs.reports.mixture import write_mixture_report
 
     p = (params or MixtureParams()).checked()
     samples = samples_task(p)
@@ -187,11 +153,7 @@ def mixture_inference(params: MixtureParams | None = None) -> dict:
     rows = counts_task(p, samples)
     n = {s: sum(r["status"] == s for r in rows) for s in ("ok", "reused", "failed")}
     mark("pair-counts", computed=n["ok"], skipped=n["reused"], failed=n["failed"])
-    merges = {}
-    for r in rows:
-        if r["status"] != "failed" and r["replicate"] == 0:
-            merges[r["tokenizer"]] = {"n_derived": r["n_derived"], "n_skipped": r["n_skipped"]}
-    _add_merge_summaries(p, merges)
+    merges = merge_summaries(p.out, rows)
     estimates = solve_task(p, merges, samples)
     reused = sum(bool(e.get("reused")) for e in estimates.values())
     lp_failed = len(merges) - len(estimates)
@@ -199,24 +161,8 @@ def mixture_inference(params: MixtureParams | None = None) -> dict:
     get_run_logger().info("pair counts: %d computed, %d reused, %d failed; LP: %d solved, %d reused, %d failed",
                           n["ok"], n["reused"], n["failed"], len(estimates) - reused, reused, lp_failed)
     d = write_mixture_report(p.out, estimates)
-    create_markdown_artifact((d / "report.md").read_text(), key="mixture-inference")
-    from flows.site_flow import rebuild_site  # the report site over everything under --out
-    rebuild_site(p.out)
+    publish(p.out, "mixture-inference", (d / "report.md").read_text())
     return {"report": str(d), "estimates": estimates, "params": asdict(p)}
-
-
-def _add_merge_summaries(p: MixtureParams, merges: dict) -> None:
-    """Merge-derivation counts from the trajectories' metadata (written by the counting tasks)."""
-    import json
-
-    import pyarrow.parquet as pq
-
-    from jobs.analysis.mixture.trajectory import cell_dir
-
-    for t in merges:
-        for d in sorted(cell_dir(p.out, t, "x").parent.glob("category=*"))[:1]:
-            md = json.loads(pq.read_schema(d / "steps.parquet").metadata[b"tokatlas.mixture"])
-            merges[t].update(md.get("merges", {}))
 
 
 @dataclass
@@ -247,21 +193,22 @@ class ControlledParams:
 
 @task(name="mixture-trials", retries=1, retry_condition_fn=retry_unless_config_error)
 def trials_task(p: ControlledParams) -> list[dict]:
-    from jobs.mixture_eval import make_trials, run_controlled
-    from jobs.runtime.spark import build_spark
+    from jobs.mixture_eval import controlled_job
+    from jobs.runtime.spark import call_job
 
-    trials = make_trials(p.flores, p.n, p.T, p.trials, p.sample_lines, p.train_bytes, code=p.code,
-                         lp_method=p.lp_method)
-    return run_controlled(trials, build_spark("tokatlas-mixture-eval", master=p.spark_master))
+    # in this process only (the controlled evaluation has no launcher option)
+    return call_job(controlled_job, {"flores": p.flores, "n": p.n, "T": p.T, "trials": p.trials,
+                                     "sample_lines": p.sample_lines, "train_bytes": p.train_bytes, "code": p.code,
+                                     "lp_method": p.lp_method},
+                    app_name="tokatlas-mixture-eval", master=p.spark_master, launcher="in-process")
 
 
 @flow(name="mixture-controlled", log_prints=True)
 @logged_run("mixture-controlled", ControlledParams)
 def mixture_controlled(params: ControlledParams | None = None) -> dict:
     """Controlled evaluation: known mixtures, held-out samples, log10 MSE against baselines."""
-    import json
-
-    from jobs.mixture_eval import SUMMARY_COLUMNS, markdown_table, summarize
+    from jobs.mixture_eval import SUMMARY_COLUMNS, summarize
+    from jobs.reports.mixture import write_controlled_report
 
     p = params or ControlledParams()
     if not p.flores or not Path(p.flores).is_file():
@@ -269,11 +216,7 @@ def mixture_controlled(params: ControlledParams | None = None) -> dict:
     rows = trials_task(p)
     mark("trials", computed=len(rows))
     summary = summarize(rows)
-    d = Path(p.out) / "reports" / "mixture_eval"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "trials.json").write_text(json.dumps(rows, indent=1))
-    table = markdown_table(summary, SUMMARY_COLUMNS)
-    (d / "report.md").write_text(table + "\n")
+    d, table = write_controlled_report(p.out, rows, summary, SUMMARY_COLUMNS)
     create_markdown_artifact(table, key="mixture-controlled")
     return {"report": str(d), "summary": summary}
 
@@ -282,11 +225,11 @@ def mixture_controlled(params: ControlledParams | None = None) -> dict:
 def cmd_mixture(a) -> int:
     from flows.prefect_env import one_line_errors
     from jobs.preflight import check_controlled, check_mixture
-    from jobs.runtime.params import given, params_from
+    from jobs.runtime.params import params_from_args
 
     cls, run, check = (MixtureParams, mixture_inference, check_mixture) if a.mixture_cmd == "infer" else \
         (ControlledParams, mixture_controlled, check_controlled)
-    p = check(params_from(cls, given(a, cls), "command line", config=a.config).checked())  # before Prefect, Spark
+    p = check(params_from_args(cls, a).checked())  # before Prefect, Spark
     one_line_errors()
     res = run(p)
     print(f"report: {res['report']}")
@@ -341,12 +284,8 @@ def add_cli(subparsers) -> None:
     ev.add_argument("--train-bytes", type=int, default=400_000)
     ev.add_argument("--code", action="store_true", help="one of the n categories is Python stdlib source")
     ev.add_argument("--lp-method", choices=LP_METHODS, default="auto", help="as for infer")
-    inf.add_argument("--spark-launcher", choices=("in-process", "spark-submit"),
-                     help="count pairs in this process's Spark session or in a spark-submit'ed driver")
-    inf.add_argument("--spark-submit-arg", action="append", dest="spark_submit_args", metavar="ARG",
-                     help="extra spark-submit option (repeatable)")
     for q in (inf, ev):
         q.add_argument("--config", help="YAML file with the parameters (underscores; options given here win)")
         q.add_argument("--out", default="tokatlas-out")
-        q.add_argument("--spark-master", help="Spark master URL (default local[*] or $TOKATLAS_SPARK_MASTER)")
+        add_spark_options(q, launcher=q is inf)  # the controlled evaluation runs in this process
     p.set_defaults(func=cmd_mixture)

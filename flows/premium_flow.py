@@ -1,6 +1,7 @@
 """Token-premium flow: ingest → register tokenizers → encode on Spark → premium report.
 
-Thin orchestration only: every step is a call into `jobs/` or `tokenizers_registry/`.
+Thin orchestration only: every step is a call into `jobs/` or `tokenizers_registry/` (Spark steps
+through `flows.steps.run_job`, with the job function itself).
 Parameters are checked before Spark starts, configuration errors are never retried,
 and the encode step resumes where a previous run stopped.
 """
@@ -12,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 
 from flows.retries import retry_unless_config_error
+from flows.steps import publish, run_job
+from jobs.corpus.sources import DEFAULT_CORPUS_NAMES, PATH_OPTIONAL, SOURCES
 from jobs.store.layout import registry_dir, report_dir
 from jobs.store.run_log import mark
 from jobs.store.runs import logged_run
@@ -22,11 +24,6 @@ from schemas.errors import ConfigError
 from schemas.languages import is_lang_code
 from schemas.names import check_name
 from tokenizers_registry.registry import Registry, read_manifest
-
-SOURCES_WITH_PATH = {"flores-parquet", "flores-folder", "udhr", "parquet", "jsonl", "text", "flores-plus-hub"}
-SOURCES = SOURCES_WITH_PATH | {"django"}
-DEFAULT_CORPUS_NAMES = {"django": "django", "flores-parquet": "flores200", "flores-folder": "flores200",
-                        "flores-plus-hub": "flores_plus", "udhr": "udhr"}
 
 
 @dataclass
@@ -56,7 +53,7 @@ class PremiumParams:
         """Validate without starting Spark; raises ConfigError with a clear message."""
         if self.corpus_source not in SOURCES:
             raise ConfigError(f"unknown corpus source {self.corpus_source!r}; known: {', '.join(sorted(SOURCES))}")
-        if self.corpus_source in SOURCES_WITH_PATH - {"flores-plus-hub"}:
+        if self.corpus_source not in PATH_OPTIONAL:
             if not self.corpus_path:
                 raise ConfigError(f"corpus source {self.corpus_source!r} needs --corpus-path")
             if not Path(self.corpus_path).exists():
@@ -83,20 +80,13 @@ class PremiumParams:
         return self
 
 
-
-
-def _run(p: PremiumParams, fn: str, **kwargs):
-    """`fn(spark, **kwargs)` through the configured launcher and master; plain-data result."""
-    from jobs.runtime.spark import call_job
-
-    return call_job(fn, kwargs, app_name=f"tokatlas-premium-{fn.rpartition(':')[2]}", master=p.spark_master,
-                        launcher=p.spark_launcher, submit_args=p.spark_submit_args)
-
-
 @task(name="ingest", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def ingest_task(p: PremiumParams) -> dict:
-    return _run(p, "jobs.ingest:ingest", source_kind=p.corpus_source, path=p.corpus_path, corpus_name=p.corpus_name,
-                out=p.out, languages=p.languages, min_language_coverage=p.min_language_coverage)
+    from jobs.ingest import ingest
+
+    return run_job(p, "premium", ingest, source_kind=p.corpus_source, path=p.corpus_path,
+                   corpus_name=p.corpus_name, out=p.out, languages=p.languages,
+                   min_language_coverage=p.min_language_coverage)
 
 
 @task(name="register-tokenizers", retry_condition_fn=retry_unless_config_error)
@@ -118,21 +108,24 @@ def register_task(p: PremiumParams) -> list[str]:
 
 @task(name="encode", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def encode_task(p: PremiumParams, tokenizer_ids: list[str]) -> dict:
-    return _run(p, "jobs.encode:encode", out=p.out, corpus=p.corpus_name, tokenizers=tokenizer_ids,
-                languages=p.languages, shard_size=p.shard_size, word_stats=p.word_stats)
+    from jobs.encode import encode
+
+    return run_job(p, "premium", encode, out=p.out, corpus=p.corpus_name, tokenizers=tokenizer_ids,
+                   languages=p.languages, shard_size=p.shard_size, word_stats=p.word_stats)
 
 
 @task(name="premium-report", retries=1, retry_condition_fn=retry_unless_config_error)
 def premium_task(p: PremiumParams, tokenizer_ids: list[str]) -> dict:
     import pyarrow.parquet as pq
 
+    from jobs.premium import write_premium
     from jobs.reports.premium import render_premium_report
     from jobs.store.corpus_store import read_corpus_versions
 
     # Counts of an earlier corpus version stay on disk beside the recomputed ones: use the current.
-    _, path = _run(p, "jobs.premium:write_premium", out=p.out, corpus=p.corpus_name, reference_lang=p.reference_lang,
-                   n_bootstrap=p.n_bootstrap, tokenizer_ids=tokenizer_ids,
-                   corpus_versions=read_corpus_versions(p.out, p.corpus_name))
+    _, path = run_job(p, "premium", write_premium, out=p.out, corpus=p.corpus_name,
+                      reference_lang=p.reference_lang, n_bootstrap=p.n_bootstrap, tokenizer_ids=tokenizer_ids,
+                      corpus_versions=read_corpus_versions(p.out, p.corpus_name))
     paths = render_premium_report(pq.read_table(path), report_dir(p.out, f"premium-{p.corpus_name}"),
                                   title=f"Token premium on {p.corpus_name} (reference {p.reference_lang})")
     return {"premium": str(path), **{k: str(v) for k, v in paths.items()}}
@@ -161,14 +154,7 @@ def token_premium(params: PremiumParams | None = None) -> dict:
              enc["cells_planned"], enc["cells_skipped"], enc["cells_ok"], enc["cells_failed"])
     report = premium_task(p, ids)
     mark("premium-report")
-    md = Path(report["markdown"]).read_text(encoding="utf-8")
-    create_markdown_artifact(key=f"token-premium-{_slug(p.corpus_name)}", markdown=md,
-                             description=f"Token premium on {p.corpus_name}")
-    from flows.site_flow import rebuild_site  # the report site over everything under --out
-    rebuild_site(p.out)
+    publish(p.out, f"token-premium-{p.corpus_name}", Path(report["markdown"]).read_text(encoding="utf-8"),
+            f"Token premium on {p.corpus_name}")
     return {"ingest": ingest_summary, "tokenizers": ids, "encode": enc, "report": report,
             "seconds": time.perf_counter() - t0}
-
-
-def _slug(s: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in s.lower())

@@ -18,11 +18,13 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 
 from flows.retries import retry_unless_config_error
+from flows.steps import publish, run_job
+from jobs.runtime.params import add_spark_options, parse_language_sets
 from jobs.store.run_log import mark
 from jobs.store.runs import logged_run
 from schemas.errors import ConfigError
@@ -58,6 +60,7 @@ class TrimParams:
     spark_master: str | None = None
     spark_launcher: str | None = None  # in-process | spark-submit (as in the premium flow)
     spark_submit_args: list[str] = field(default_factory=list)
+    OPTION_PARSERS: ClassVar[dict] = {"language_sets": parse_language_sets}  # --language-set NAME=lang,...
 
     def checked(self) -> TrimParams:
         """Validate without starting Spark; raises ConfigError with a clear message."""
@@ -98,18 +101,12 @@ class TrimParams:
         return self
 
 
-def _run(p: TrimParams, fn: str, **kwargs):
-    """`fn(spark, **kwargs)` through the configured launcher and master; plain-data result."""
-    from jobs.runtime.spark import call_job
-
-    return call_job(fn, kwargs, app_name=f"tokatlas-trim-{fn.rpartition(':')[2]}", master=p.spark_master,
-                    launcher=p.spark_launcher, submit_args=p.spark_submit_args)
-
-
 @task(name="ingest", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def ingest_task(p: TrimParams) -> dict:
-    s = _run(p, "jobs.ingest:ingest", source_kind=p.corpus_source, path=p.corpus_path, corpus_name=p.corpus_name,
-             out=p.out, languages=p.coverage_languages)
+    from jobs.ingest import ingest
+
+    s = run_job(p, "trim", ingest, source_kind=p.corpus_source, path=p.corpus_path, corpus_name=p.corpus_name,
+                out=p.out, languages=p.coverage_languages)
     if s["skipped"]:
         get_run_logger().info("ingest skipped: %s source unchanged since the last ingest", s["corpus"])
     return {k: s[k] for k in ("languages", "rows_kept", "rows_rejected", "skipped")}
@@ -131,25 +128,18 @@ def register_task(p: TrimParams) -> dict:
 
 @task(name="token-freqs", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def freqs_task(p: TrimParams, tokenizer_id: str) -> dict:
-    return _run(p, "jobs.token_freqs:token_freqs", out=p.out, corpus=p.corpus_name, tokenizers=[tokenizer_id],
-                languages=p.coverage_languages)
+    from jobs.token_freqs import token_freqs
+
+    return run_job(p, "trim", token_freqs, out=p.out, corpus=p.corpus_name, tokenizers=[tokenizer_id],
+                   languages=p.coverage_languages)
 
 
 @task(name="coverage", retries=1, retry_condition_fn=retry_unless_config_error)
 def coverage_task(p: TrimParams, spec: dict) -> dict:
-    from jobs.analysis.coverage import coverage_tables, write_coverage
-    from jobs.store.layout import registry_dir
-    from jobs.token_freqs import read_token_freqs
-    from tokenizers_registry.registry import load_tokenizer
+    from jobs.trim import write_tokenizer_coverage
 
-    tok = load_tokenizer(spec, registry_dir(p.out))
-    freqs = read_token_freqs(p.out, p.corpus_name, spec["tokenizer_id"], p.coverage_languages)
-    splits = sorted(set(freqs["split"].to_pylist()))
-    tables = coverage_tables(freqs, corpus=p.corpus_name, tokenizer_id=spec["tokenizer_id"],
-                             tokenizer_name=spec["name"], vocab_size=tok.vocab_size, n_special=len(tok.special_ids),
-                             hidden_size=p.hidden_size, splits=splits,
-                             language_sets={"trimmed": p.languages, **p.language_sets})
-    paths = write_coverage(p.out, p.corpus_name, [tables])
+    paths = write_tokenizer_coverage(p.out, p.corpus_name, spec, p.coverage_languages, hidden_size=p.hidden_size,
+                                     language_sets={"trimmed": p.languages, **p.language_sets})
     return {"paths": {k: str(v) for k, v in paths.items()}}
 
 
@@ -199,48 +189,19 @@ def vocab_trim(params: TrimParams | None = None) -> dict:
     mark("trim")
     report = report_task(p, coverage, trim)
     mark("report")
-    create_markdown_artifact(key=f"vocab-trim-{_slug(p.tokenizer)}",
-                             markdown=Path(report["markdown"]).read_text(encoding="utf-8"),
-                             description=f"Vocabulary trimming of {p.tokenizer}")
-    from flows.site_flow import rebuild_site  # the report site over everything under --out
-    rebuild_site(p.out)
+    publish(p.out, f"vocab-trim-{p.tokenizer}", Path(report["markdown"]).read_text(encoding="utf-8"),
+            f"Vocabulary trimming of {p.tokenizer}")
     return {"ingest": ingest, "tokenizer": spec["tokenizer_id"], "token_freqs": freqs, "coverage": coverage,
             "trim": trim, "report": report, "params": asdict(p), "seconds": time.perf_counter() - t0}
 
 
-def _slug(s: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in s.lower())
-
-
 # -- CLI --------------------------------------------------------------------------------
-def params_from_args(a) -> TrimParams:
-    """TrimParams from `--config` (if given) and the options given on the command line, which win."""
-    from jobs.runtime.params import given, params_from
-
-    values = given(a, TrimParams, language_sets="language_set")
-    if "language_sets" in values:
-        values["language_sets"] = _language_sets(values["language_sets"])
-    return params_from(TrimParams, values, "command line", config=getattr(a, "config", None))
-
-
-def _language_sets(values: list[str]) -> dict[str, list[str]]:
-    """NAME=lang,lang,... options as a dict; ConfigError naming a malformed one."""
-    from jobs.runtime.params import csv_list
-
-    out = {}
-    for v in values:
-        name, sep, langs = v.partition("=")
-        if not sep or not name.strip() or not csv_list(langs):
-            raise ConfigError(f"--language-set {v!r}: expected NAME=lang,lang,... (e.g. europe=deu_Latn,fra_Latn)")
-        out[name.strip()] = csv_list(langs)
-    return out
-
-
 def cmd_trim(a) -> int:
     from flows.prefect_env import configure_prefect_env, one_line_errors
     from jobs.preflight import check_trim
+    from jobs.runtime.params import params_from_args
 
-    params = check_trim(params_from_args(a).checked())  # fails here, before Spark or Prefect start
+    params = check_trim(params_from_args(TrimParams, a).checked())  # fails here, before Spark or Prefect start
     configure_prefect_env()
     one_line_errors()
     res = vocab_trim(params)
@@ -279,17 +240,14 @@ def add_cli(subparsers) -> None:
     p.add_argument("--corpus-path", help="corpus to ingest (default: use the corpus already under --out)")
     p.add_argument("--corpus-name", default="flores200")
     p.add_argument("--coverage-languages", help="languages of the coverage report (default: --languages)")
-    p.add_argument("--language-set", action="append", help="NAME=lang,lang,...: report the vocabulary the set "
-                   "needs together (repeatable; its languages join the coverage report)")
+    p.add_argument("--language-set", action="append", dest="language_sets",
+                   help="NAME=lang,lang,...: report the vocabulary the set needs together (repeatable; its "
+                        "languages join the coverage report)")
     p.add_argument("--splits", default="dev", help="splits whose counts drive the trim (the trimming text)")
     p.add_argument("--heldout-splits", default="devtest", help="splits re-encoded as held-out text")
     p.add_argument("--hidden-size", type=int, default=768, help="embedding width for parameter figures")
     p.add_argument("--embeddings", help="input embedding matrix to trim (.npy, .npz, .safetensors)")
     p.add_argument("--head", help="output head or bias to trim (same formats)")
     p.add_argument("--out", default="tokatlas-out")
-    p.add_argument("--spark-master", help="Spark master URL (default local[*] or $TOKATLAS_SPARK_MASTER)")
-    p.add_argument("--spark-launcher", choices=("in-process", "spark-submit"),
-                   help="run each Spark step in this process or in a spark-submit'ed driver")
-    p.add_argument("--spark-submit-arg", action="append", dest="spark_submit_args", metavar="ARG",
-                   help="extra spark-submit option (repeatable), e.g. --spark-submit-arg=--archives=env.tar.gz#env")
+    add_spark_options(p)
     p.set_defaults(func=cmd_trim)

@@ -163,11 +163,9 @@ class Cluster:
             state.unlink()
 
     def save(self) -> Path:
-        path = Path(self.work_dir) / "cluster.json"
-        tmp = path.with_name(".cluster.json.tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        os.replace(tmp, path)
-        return path
+        from jobs.store.atomic import write_text_atomic
+
+        return write_text_atomic(json.dumps(asdict(self), indent=2), Path(self.work_dir) / "cluster.json")
 
     @classmethod
     def load(cls, work_dir: str | Path = DEFAULT_WORK_DIR) -> Cluster | None:
@@ -186,12 +184,15 @@ class Cluster:
 
 
 def start(n_workers: int = 2, cores_per_worker: int = 1, memory: str = "2g", work_dir: str | Path | None = None,
-          port: int | None = None, webui_port: int | None = None, timeout: float = 180.0) -> Cluster:
+          port: int | None = None, webui_port: int | None = None, timeout: float = 180.0,
+          wait: bool = True) -> Cluster:
     """Start a master and `n_workers` workers on 127.0.0.1 and wait until all are registered.
 
     Ports default to free ones, so concurrent clusters (tests, other users) never collide;
     pass `port=7077` for the conventional URL. On any start-up failure, whatever was
-    started is stopped before the error propagates.
+    started is stopped before the error propagates. With `wait=False` it returns once the
+    daemons are launched, so their JVMs start while the caller does other work; the caller
+    then calls `wait_for_workers(n_workers)` before submitting, and `stop()` in any case.
     """
     work = Path(work_dir or DEFAULT_WORK_DIR).resolve()
     existing = Cluster.load(work)
@@ -214,7 +215,8 @@ def start(n_workers: int = 2, cores_per_worker: int = 1, memory: str = "2g", wor
                                       "--memory", memory, "--work-dir", str(work / "worker" / str(i)),
                                       "--webui-port", str(w_ui)]))
         c.save()
-        c.wait_for_workers(n_workers, timeout)
+        if wait:
+            c.wait_for_workers(n_workers, timeout)
     except BaseException:
         c.stop()
         raise

@@ -26,6 +26,8 @@ import tarfile
 import time
 from pathlib import Path
 
+from jobs.store.atomic import atomic_path
+
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_PACKAGES = ("jobs", "schemas", "tokenizers_registry", "flows")
 PACKAGE_DATA = ("*.py", "*.yaml", "*.json")
@@ -56,8 +58,7 @@ def pack(out: str | Path = "env.tar.gz", venv: str | Path | None = None, exclude
         top = rel[len(site) + 1:].split("/", 1)[0] if rel.startswith(site + "/") else None
         return top in project or any(fnmatch.fnmatch(rel, pat) for pat in exclude)
 
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    with tarfile.open(tmp, "w:gz", compresslevel=compresslevel) as tar:
+    with atomic_path(out) as tmp, tarfile.open(tmp, "w:gz", compresslevel=compresslevel) as tar:
         for dirpath, dirnames, filenames in os.walk(venv):
             rel_dir = os.path.relpath(dirpath, venv)
             rel_dir = "" if rel_dir == "." else rel_dir
@@ -77,7 +78,6 @@ def pack(out: str | Path = "env.tar.gz", venv: str | Path | None = None, exclude
                 if path.is_file() and "__pycache__" not in path.parts and \
                         any(fnmatch.fnmatch(path.name, pat) for pat in PACKAGE_DATA):
                     tar.add(path, arcname=f"{site}/{path.relative_to(ROOT)}", recursive=False)
-    os.replace(tmp, out)
     return out
 
 

@@ -19,17 +19,17 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from jobs.analysis.counting import count_batch, count_tokens
-from jobs.runtime.cells import CellRunSummary, cell_error, run_cells
-from jobs.runtime.params import csv_list
+from jobs.runtime.fanout import CellRunSummary, cell_error, fan_out_chunks
+from jobs.runtime.params import add_spark_options, csv_list
 from jobs.store import corpus_store
-from jobs.store.layout import cell_file, clean_temp, registry_dir, write_parquet_atomic
+from jobs.store.atomic import clean_temp, write_parquet_atomic
+from jobs.store.layout import cell_file, dataset_dir, registry_dir
 from schemas import CELL_FAILURES, CORPUS_COUNTS, TOKEN_COUNTS, conform
 from schemas.errors import ConfigError
 from schemas.languages import script_of
@@ -230,14 +230,15 @@ def encode(spark, out, corpus: str, tokenizers: list[str] | None = None, languag
         raise ConfigError(f"no tokenizers registered under {reg_root}")
     cells = plan_cells(out, corpus, specs, languages, shard_size)
     for name in ("token_counts", "corpus_counts", "cell_failures"):  # leftovers of writers that were killed
-        clean_temp(out / name)
+        clean_temp(dataset_dir(out, name))
     todo = [c for c in cells if not c.is_done(out)]
     summary = EncodeSummary(cells_planned=len(cells), cells_skipped=len(cells) - len(todo))
     by_id = {s.tokenizer_id: s.to_row() for s in specs}
     wave = max(1, wave_cells)
     for start in range(0, len(todo), wave):
         work = [(c, by_id[c.tokenizer_id], str(out), str(reg_root)) for c in todo[start:start + wave]]
-        rows = run_cells(spark, work, partial(run_cell, word_stats=word_stats), SUMMARY_SCHEMA, max_tasks=max_tasks)
+        rows = fan_out_chunks(spark, work, lambda item: run_cell(*item, word_stats=word_stats), SUMMARY_SCHEMA,
+                              max_tasks=max_tasks, label="encode")
         summary.waves += 1
         for r in rows:
             if r["status"] == "ok":
@@ -258,12 +259,11 @@ def encode_status(out, corpus: str | None = None, tokenizers: list[str] | None =
     """Computed / failed / missing encode cells per tokenizer for an ingested corpus × registered
     tokenizers, using the encode job's own planner (so it agrees with what a re-run would do)."""
     from jobs.store import corpus_store
-    from jobs.store.layout import registry_dir
+    from jobs.store.layout import ingested_corpora, premium_files, registry_dir
     from schemas.errors import ConfigError
     from tokenizers_registry.registry import Registry
 
-    corpora = sorted(p.name.split("=", 1)[1] for p in (Path(out) / "corpus").glob("corpus=*")
-                     if corpus_store.versions_file(out, p.name.split("=", 1)[1]).is_file())
+    corpora = ingested_corpora(out)
     if corpus is None:
         if len(corpora) != 1:
             raise ConfigError(f"name a corpus with --corpus; ingested under {out}: {', '.join(corpora) or '(none)'}")
@@ -292,7 +292,7 @@ def encode_status(out, corpus: str | None = None, tokenizers: list[str] | None =
     for t, r in rows.items():
         r["missing_languages"] = sorted(missing_langs[t])
     total = {k: sum(r[k] for r in rows.values()) for k in ("computed", "failed", "missing", "cells")}
-    premium = sorted(str(p.relative_to(out)) for p in (Path(out) / "premium" / f"corpus={corpus}").glob("*.parquet"))
+    premium = [str(p.relative_to(out)) for p in premium_files(out, corpus)]
     return {"corpus": corpus, "languages": len(corpus_store.read_corpus_versions(out, corpus)) if not languages
             else len(languages), "tokenizers": list(rows.values()), "total": total, "premium_tables": premium}
 
@@ -307,10 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-word-stats", action="store_true", help="skip continued-word counts (faster)")
     p.add_argument("--max-tasks", type=int, help="Spark tasks per wave (default: 4 × default parallelism)")
     p.add_argument("--wave-cells", type=int, default=WAVE_CELLS, help=f"cells per Spark job (default {WAVE_CELLS:,})")
+    add_spark_options(p, launcher=False)
     a = p.parse_args(argv)
     from jobs.runtime.spark import build_spark
 
-    spark = build_spark("tokatlas-encode")
+    spark = build_spark("tokatlas-encode", master=a.spark_master)
     s = encode(spark, a.out, a.corpus, csv_list(a.tokenizers), csv_list(a.languages), shard_size=a.shard_size,
                word_stats=not a.no_word_stats, max_tasks=a.max_tasks, wave_cells=a.wave_cells)
     s.print()

@@ -24,8 +24,10 @@ import pyarrow.parquet as pq
 
 from jobs.analysis.counting import count_tokens
 from jobs.analysis.inequity import AXES
-from jobs.store.layout import registry_dir, write_parquet_atomic
-from jobs.train_grid import grid_root, one_task_each, read_cells, sample_file
+from jobs.runtime.fanout import fan_out_each
+from jobs.store.atomic import write_parquet_atomic
+from jobs.store.layout import grid_analysis_dir, grid_ctc_path, grid_sample_file, registry_dir
+from jobs.train_grid import read_cells
 from schemas import conform
 from schemas.grid import (
     GRID_CTC,
@@ -36,10 +38,6 @@ from tokenizers_registry.store import normalize_root
 
 
 # -- CTC (Spark) ------------------------------------------------------------------------
-def ctc_path(out, cell_id: str, eval_version: str) -> Path:
-    return grid_root(out) / "ctc" / f"{cell_id}-{eval_version}.parquet"
-
-
 def ctc_cell(row: dict, eval_file: str, eval_version: str, registry_root: str, out: str) -> dict:
     """CTC of one trained cell on its language's evaluation text; writes its GRID_CTC row."""
     from tokenizers_registry.registry import load_tokenizer
@@ -61,7 +59,7 @@ def ctc_cell(row: dict, eval_file: str, eval_version: str, registry_root: str, o
     out_row = {**{k: row[k] for k in ("cell_id", "tokenizer_id", *AXES, "actual_vocab_size")},
                "eval_version": eval_version, "n_sentences": len(texts), "ctc": ctc,
                "n_bytes": len(joined.encode("utf-8")), "n_chars": len(joined), "n_unk": n_unk}
-    write_parquet_atomic(conform(pa.Table.from_pylist([out_row]), GRID_CTC), ctc_path(out, row["cell_id"], eval_version))
+    write_parquet_atomic(conform(pa.Table.from_pylist([out_row]), GRID_CTC), grid_ctc_path(out, row["cell_id"], eval_version))
     return {"cell_id": row["cell_id"], "status": "ok", "reason": None, "error": None, "train_seconds": None,
             "task_seconds": time.perf_counter() - t0}
 
@@ -73,12 +71,12 @@ def compute_ctc(spark, out, grid: str, cell_ids: list[str], manifest: dict, *, r
     out = str(Path(out).resolve())
     reg = normalize_root(registry_root or registry_dir(out))
     rows = [r for r in read_cells(out, cell_ids).to_pylist() if r["status"] == "ok"]
-    todo = [r for r in rows if not ctc_path(out, r["cell_id"], manifest[r["lang"]]["eval_version"]).is_file()]
+    todo = [r for r in rows if not grid_ctc_path(out, r["cell_id"], manifest[r["lang"]]["eval_version"]).is_file()]
 
     def fn(r: dict) -> dict:
-        return ctc_cell(r, str(sample_file(out, grid, r["lang"], "eval")), manifest[r["lang"]]["eval_version"], reg, out)
+        return ctc_cell(r, str(grid_sample_file(out, grid, r["lang"], "eval")), manifest[r["lang"]]["eval_version"], reg, out)
 
-    res = one_task_each(spark, todo, fn, SUMMARY_SCHEMA)
+    res = fan_out_each(spark, todo, fn, SUMMARY_SCHEMA)
     failed = [(r["cell_id"], r["error"]) for r in res if r["status"] != "ok"]
     return {"computed": len(res) - len(failed), "skipped": len(rows) - len(todo), "failed": failed}
 
@@ -87,10 +85,33 @@ def read_ctc(out, cell_ids: list[str], manifest: dict) -> pa.Table:
     """GRID_CTC rows of `cell_ids` for the current evaluation texts."""
     tables = []
     for r in read_cells(out, cell_ids).select(["cell_id", "lang", "status"]).to_pylist():
-        p = ctc_path(out, r["cell_id"], manifest[r["lang"]]["eval_version"])
+        p = grid_ctc_path(out, r["cell_id"], manifest[r["lang"]]["eval_version"])
         if r["status"] == "ok" and p.is_file():
             tables.append(pq.read_table(p))
     return conform(pa.concat_tables(tables), GRID_CTC) if tables else GRID_CTC.schema.empty_table()
+
+
+def second_pass_ctc(out, cells: list, manifest: dict) -> dict[tuple, dict]:
+    """GRID_CTC rows of second-pass `cells` keyed as `jobs.analysis.inequity.analyse` takes them:
+    (lang, algorithm, pre_tokenizer, train_bytes, transition_frac)."""
+    from jobs.analysis.inequity import transition_frac
+
+    measured = {}
+    for r in read_ctc(out, [c.cell_id for c in cells], manifest).to_pylist():
+        for c in cells:  # a second-pass cell may coincide with several optimal rows' cells
+            if c.cell_id == r["cell_id"]:
+                measured[(c.lang, c.algorithm, c.pre_tokenizer, c.train_bytes,
+                          transition_frac({"transition_vocab": c.transition_vocab,
+                                           "vocab_size": c.vocab_size}))] = r
+    return measured
+
+
+def report_notes(spec) -> list[str]:
+    """The inequity report's note on the grid's training and evaluation text."""
+    ev = spec.data.eval
+    sources = ", ".join(f"{s.kind} {Path(s.path).name} {','.join(s.splits)}".strip() for s in spec.data.train)
+    return [f"Training text: {sources}; evaluation text: {ev.kind} {Path(ev.path).name} {','.join(ev.splits)} "
+            "(training lines identical to an evaluation line are dropped)."]
 
 
 # -- language features ------------------------------------------------------------------
@@ -101,8 +122,8 @@ def language_features(out, grid: str, manifest: dict) -> pa.Table:
     """GRID_FEATURES per language, from its evaluation text and training sample."""
     rows = []
     for lang, m in sorted(manifest.items()):
-        ev = " ".join(pq.read_table(sample_file(out, grid, lang, "eval"), columns=["text"])["text"].to_pylist())
-        train = pq.read_table(sample_file(out, grid, lang, "train"), columns=["text"])["text"].to_pylist()
+        ev = " ".join(pq.read_table(grid_sample_file(out, grid, lang, "eval"), columns=["text"])["text"].to_pylist())
+        train = pq.read_table(grid_sample_file(out, grid, lang, "train"), columns=["text"])["text"].to_pylist()
         words = _WORD.findall(ev)
         vocab = {w for t in train for w in _WORD.findall(t)}
         rows.append({
@@ -117,10 +138,6 @@ def language_features(out, grid: str, manifest: dict) -> pa.Table:
 
 
 # -- the whole analysis -----------------------------------------------------------------
-def analysis_dir(out, grid: str) -> Path:
-    return grid_root(out) / grid / "analysis"
-
-
 def write_analysis(tables: dict[str, pa.Table], out, grid: str) -> dict[str, Path]:
-    d = analysis_dir(out, grid)
+    d = grid_analysis_dir(out, grid)
     return {k: write_parquet_atomic(t, d / f"{k}.parquet") for k, t in tables.items() if not k.startswith("_")}

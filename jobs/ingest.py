@@ -1,8 +1,8 @@
 """Ingest job: read a parallel corpus, validate it, quarantine bad rows, write the corpus.
 
-    spark-submit jobs/ingest.py --source flores-parquet --path flores200_dev_devtest.parquet \\
-        --corpus flores200 --out OUT [--languages eng_Latn,fra_Latn] [--min-language-coverage 0.95]
-    python -m jobs.ingest --source django --out OUT
+    spark-submit jobs/ingest.py --corpus-source flores-parquet --corpus-path flores200_dev_devtest.parquet \\
+        --corpus-name flores200 --out OUT [--languages eng_Latn,fra_Latn] [--min-language-coverage 0.95]
+    python -m jobs.ingest --corpus-source django --out OUT
 
 Every input row ends up either in the corpus (`<out>/corpus/corpus=<c>/lang=<l>/part-0.parquet`)
 or in the rejects (`<out>/rejects/corpus=<c>/part-0.parquet`) with a reason; see docs/ingest.md.
@@ -26,17 +26,15 @@ from typing import NamedTuple
 import pyarrow as pa
 
 from jobs.corpus import readers
-from jobs.runtime.params import csv_list
-from jobs.store import corpus_store
+from jobs.corpus.sources import DEFAULT_CORPUS_NAMES, SOURCES
+from jobs.runtime.params import add_spark_options, csv_list
+from jobs.store import corpus_store, layout
+from jobs.store.atomic import write_parquet_atomic
 from jobs.store.fingerprint import files_under, fingerprint
-from jobs.store.layout import write_parquet_atomic
 from schemas import CORPUS, REJECTS, conform
 from schemas.errors import ConfigError
 from schemas.languages import near_matches, normalize_lang, try_normalize_lang
 
-SOURCE_KINDS = ("flores-parquet", "flores-folder", "flores-plus-hub", "udhr", "parquet", "jsonl", "text", "django")
-DEFAULT_CORPUS_NAMES = {"flores-parquet": "flores200", "flores-folder": "flores200", "flores-plus-hub": "flores_plus",
-                        "udhr": "udhr", "django": "django"}
 REASONS = ("invalid_utf8", "bad_record", "unknown_language", "empty_text", "duplicate_id", "language_incomplete",
            "missing_in_languages")
 DEFAULT_MIN_LANGUAGE_COVERAGE = 0.95
@@ -205,13 +203,13 @@ def check_config(source_kind: str, path, corpus_name: str | None, out, languages
                  options: ReaderOptions | None = None) -> IngestConfig:
     """Validate every parameter without Spark; raises ConfigError with a clear message."""
     opts = options or ReaderOptions()
-    if source_kind not in SOURCE_KINDS:
-        near = difflib.get_close_matches(str(source_kind), SOURCE_KINDS, n=2)
-        raise ConfigError(f"unknown source kind {source_kind!r}; known: {', '.join(SOURCE_KINDS)}"
+    if source_kind not in SOURCES:
+        near = difflib.get_close_matches(str(source_kind), SOURCES, n=2)
+        raise ConfigError(f"unknown source kind {source_kind!r}; known: {', '.join(SOURCES)}"
                           + (f" (did you mean {' or '.join(near)}?)" if near else ""))
     corpus = corpus_name or DEFAULT_CORPUS_NAMES.get(source_kind)
     if not corpus:
-        raise ConfigError(f"source {source_kind!r} needs a corpus name (--corpus)")
+        raise ConfigError(f"source {source_kind!r} needs a corpus name (--corpus-name)")
     if not CORPUS_NAME_RE.match(corpus):
         raise ConfigError(f"corpus name {corpus!r} must be letters, digits, '_', '.', '-' (it names folders)")
     if not out:
@@ -232,7 +230,7 @@ def check_config(source_kind: str, path, corpus_name: str | None, out, languages
             raise ConfigError(f"django catalog root {p} is not a folder")
     else:
         if not path:
-            raise ConfigError(f"source {source_kind!r} needs a path (--path)")
+            raise ConfigError(f"source {source_kind!r} needs a path (--corpus-path)")
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"{source_kind} path {p} does not exist")
@@ -540,7 +538,7 @@ def _write_language(table: pa.Table, out: str, corpus: str, lang: str) -> dict:
     table = conform(table, CORPUS, files=True).sort_by([("split", "ascending"), ("sentence_id", "ascending")])
     version = corpus_store.corpus_version(table)
     meta = {**(table.schema.metadata or {}), corpus_store.VERSION_KEY: version.encode()}
-    write_parquet_atomic(table.replace_schema_metadata(meta), corpus_store.language_file(out, corpus, lang))
+    write_parquet_atomic(table.replace_schema_metadata(meta), layout.language_file(out, corpus, lang))
     return {"lang": lang, "version": version, "n_sentences": table.num_rows}
 
 
@@ -576,7 +574,7 @@ def write_rejects(rejects_df, out, corpus: str) -> dict[tuple, int]:
         table = pa.Table.from_batches(batches) if batches else pa.Table.from_batches([], schema=REJECTS.file_schema)
         table = conform(table, REJECTS, files=True).sort_by(
             [("lang", "ascending"), ("source", "ascending"), ("row", "ascending")])
-        write_parquet_atomic(table, corpus_store.rejects_file(out_s, corpus))
+        write_parquet_atomic(table, layout.rejects_file(out_s, corpus))
         counts = table.group_by(["lang", "reason"]).aggregate([([], "count_all")])
         yield from pa.table({"lang": counts["lang"], "reason": counts["reason"], "n": counts["count_all"]},
                             schema=schema).to_batches()
@@ -586,7 +584,7 @@ def write_rejects(rejects_df, out, corpus: str) -> dict[tuple, int]:
         write_all, "lang string, reason string, n long").collect()
     if not rows:  # no rejects (the task may not even have run): an empty file replaces old rejects
         write_parquet_atomic(pa.Table.from_batches([], schema=REJECTS.file_schema),
-                             corpus_store.rejects_file(out_s, corpus))
+                             layout.rejects_file(out_s, corpus))
     return {(r["lang"], r["reason"]): r["n"] for r in rows}
 
 
@@ -606,14 +604,12 @@ def _report(n_in: dict, written: dict, rejected: dict) -> list[dict]:
 
 def _remove_stale_languages(out, corpus: str, keep: set[str]) -> list[str]:
     """Delete language folders of an earlier ingest that this one did not write."""
-    from jobs.store.layout import dataset_dir, inside
-
     removed = []
-    root = corpus_store.corpus_dir(out, corpus)
+    root = layout.corpus_dir(out, corpus)
     for d in sorted(root.glob("lang=*")) if root.is_dir() else []:
         lang = d.name.split("=", 1)[1]
         if lang not in keep:
-            shutil.rmtree(inside(dataset_dir(out, "corpus"), d))  # never outside <out>/corpus
+            shutil.rmtree(layout.inside(layout.dataset_dir(out, "corpus"), d))  # never outside <out>/corpus
             removed.append(lang)
     return removed
 
@@ -664,7 +660,7 @@ def _unchanged(cfg: IngestConfig, fp: str) -> IngestSummary | None:
     versions = corpus_store.read_corpus_versions(cfg.out, cfg.corpus)
     summary = rec.get("summary") or {}
     if versions != summary.get("corpus_versions") or not all(
-            corpus_store.language_file(cfg.out, cfg.corpus, lang).is_file() for lang in versions):
+            layout.language_file(cfg.out, cfg.corpus, lang).is_file() for lang in versions):
         return None
     return IngestSummary(**{k: v for k, v in summary.items() if k in IngestSummary.__dataclass_fields__})
 
@@ -752,16 +748,20 @@ def _nonempty(s: IngestSummary) -> IngestSummary:
     if not s.rows_in:
         raise ConfigError(f"corpus {s.corpus!r}: {s.path or 'the source'} holds no rows")
     raise ConfigError(f"corpus {s.corpus!r}: every row was quarantined "
-                      f"(see rejects: {corpus_store.rejects_file(s.out, s.corpus)})")
+                      f"(see rejects: {layout.rejects_file(s.out, s.corpus)})")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jobs/ingest.py", description=__doc__.split("\n\n")[0],
-                                epilog="Sources: " + ", ".join(SOURCE_KINDS) + ". See docs/ingest.md.")
-    p.add_argument("--source", required=True, help="source kind: " + " | ".join(SOURCE_KINDS))
-    p.add_argument("--path", help="input file or folder (django: catalog root, default the installed Django; "
-                                  "flores-plus-hub: download folder)")
-    p.add_argument("--corpus", help="corpus name (default per source, e.g. flores200, udhr, django)")
+                                epilog="Sources: " + ", ".join(SOURCES) + ". See docs/ingest.md.")
+    # --source, --path and --corpus: the spellings of earlier releases' documentation
+    p.add_argument("--corpus-source", "--source", dest="source", required=True,
+                   help="source kind: " + " | ".join(SOURCES))
+    p.add_argument("--corpus-path", "--path", dest="path",
+                   help="input file or folder (django: catalog root, default the installed Django; "
+                        "flores-plus-hub: download folder)")
+    p.add_argument("--corpus-name", "--corpus", dest="corpus",
+                   help="corpus name (default per source, e.g. flores200, udhr, django)")
     p.add_argument("--out", required=True, help="output root")
     p.add_argument("--languages", help="comma-separated language codes to keep (default: all)")
     p.add_argument("--min-language-coverage", type=float, default=DEFAULT_MIN_LANGUAGE_COVERAGE,
@@ -774,6 +774,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="django: share of the messages a catalog must translate to be selected (default 0.95)")
     p.add_argument("--revision", help="flores-plus-hub: dataset revision")
     p.add_argument("--force", action="store_true", help="ingest even if the source is unchanged since the last ingest")
+    add_spark_options(p, launcher=False)
     return p
 
 
@@ -784,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
     check_config(a.source, a.path, a.corpus, a.out, csv_list(a.languages), a.min_language_coverage, opts)
     from jobs.runtime.spark import build_spark
 
-    spark = build_spark("tokatlas-ingest")  # only after the configuration is known to be good
+    spark = build_spark("tokatlas-ingest", master=a.spark_master)  # only once the configuration is known good
     s = ingest(spark, a.source, a.path, a.corpus, a.out, csv_list(a.languages),
                min_language_coverage=a.min_language_coverage, lang_col=a.lang_column, id_col=a.id_column,
                text_col=a.text_column, split_col=a.split_column, min_catalog_coverage=a.min_catalog_coverage,

@@ -30,14 +30,15 @@ import pyarrow.parquet as pq
 
 from jobs.analysis.mixture.trajectory import (
     DEFAULT_TOP_K,
-    cell_dir,
     read_sample,
     resample,
     trajectory_for_texts,
     write_trajectory,
 )
-from jobs.runtime.cells import cell_error
-from tokenizers_registry.merges import MergeList, load_merges
+from jobs.runtime.fanout import cell_error, fan_out_each
+from jobs.store.layout import mixture_cells_dir, trajectories_dir, trajectory_dir
+from tokenizers_registry.formats import load_merges
+from tokenizers_registry.merges import MergeList
 
 
 def _sha256(path: str | Path) -> str:
@@ -62,7 +63,7 @@ def _cached_merges(path: str, fmt: str, params_json: str, name: str) -> MergeLis
 def existing_cell(cell: dict) -> dict | None:
     """Metadata of an already counted cell with at least the requested T from the same sample and
     tokenizer file (sha256 of both), else None."""
-    d = cell_dir(cell["out"], cell["tokenizer"]["name"], cell["category"], int(cell.get("replicate", 0)))
+    d = trajectory_dir(cell["out"], cell["tokenizer"]["name"], cell["category"], int(cell.get("replicate", 0)))
     try:
         md = json.loads(pq.read_schema(d / "steps.parquet").metadata[b"tokatlas.mixture"])
     except (OSError, KeyError, TypeError, ValueError):
@@ -98,7 +99,7 @@ def run_cell(cell: dict) -> dict:
                             tok["name"])
         texts = resample(read_sample(cell["sample"]), rep)
         tr = trajectory_for_texts(ml, texts, cell["T"], cell.get("top_k", DEFAULT_TOP_K))
-        write_trajectory(tr, cell_dir(cell["out"], tok["name"], cell["category"], rep),
+        write_trajectory(tr, trajectory_dir(cell["out"], tok["name"], cell["category"], rep),
                          {"tokenizer": tok["name"], "category": cell["category"], "replicate": rep,
                           "merges": ml.summary(), "sample_sha256": _sha256(cell["sample"]),
                           "tokenizer_sha256": _sha256(tok["path"]), "n_deltas": len(tr.delta),
@@ -117,16 +118,29 @@ def count_cells(spark, cells: list[dict]):
     from schemas.mixture import MIXTURE_CELLS
     from schemas.spark import to_spark_schema
 
-    rows = spark.sparkContext.parallelize(cells, max(1, len(cells))).map(run_cell).collect()
-    return spark.createDataFrame(rows, schema=to_spark_schema(MIXTURE_CELLS.schema))
+    return spark.createDataFrame(fan_out_each(spark, cells, run_cell), schema=to_spark_schema(MIXTURE_CELLS.schema))
 
 
 def count_job(spark, out: str, cells: list[dict]) -> list[dict]:
     """Count every cell, write `<out>/mixture/cells` and return its rows (plain data, for
     `jobs.runtime.spark.call_job` and the CLI)."""
     df = count_cells(spark, cells)
-    df.write.mode("overwrite").parquet(str(Path(out) / "mixture" / "cells"))
+    df.write.mode("overwrite").parquet(str(mixture_cells_dir(out)))
     return [r.asDict() for r in df.collect()]
+
+
+def merge_summaries(out, rows: list[dict]) -> dict[str, dict]:
+    """Per tokenizer counted (the main replicate of `count_job` rows that did not fail): its merge
+    derivation counts, from the rows and the trajectories' metadata."""
+    merges = {}
+    for r in rows:
+        if r["status"] != "failed" and r["replicate"] == 0:
+            merges[r["tokenizer"]] = {"n_derived": r["n_derived"], "n_skipped": r["n_skipped"]}
+    for t in merges:
+        for d in sorted(trajectories_dir(out, t).glob("category=*"))[:1]:
+            md = json.loads(pq.read_schema(d / "steps.parquet").metadata[b"tokatlas.mixture"])
+            merges[t].update(md.get("merges", {}))
+    return merges
 
 
 def make_cells(out: str | Path, tokenizers: list[dict], samples: dict[str, str], T: int,
@@ -141,10 +155,12 @@ def make_cells(out: str | Path, tokenizers: list[dict], samples: dict[str, str],
 
 
 def main(argv: list[str] | None = None) -> int:
+    from jobs.runtime.params import add_spark_options
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--cells", required=True, help="JSON list of cells (see make_cells)")
-    ap.add_argument("--spark-master")
+    add_spark_options(ap, launcher=False)
     a = ap.parse_args(argv)
     from jobs.runtime.spark import build_spark
 

@@ -1,4 +1,4 @@
-"""Controlled evaluation of mixture inference, and the report of inferred mixtures.
+"""Controlled evaluation of mixture inference (its report: jobs/reports/mixture.py).
 
 A trial: pick n FLORES languages, draw byte proportions β uniformly from the simplex, train an
 HF byte-level BPE tokenizer with T merges on a corpus with exactly those byte shares (lines of
@@ -12,7 +12,6 @@ same trial: a random guess (another simplex draw) and the uniform guess.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +22,8 @@ from jobs.analysis.mixture.problem import LP_METHODS, MixtureProblem
 from jobs.analysis.mixture.solve import solve_mixture
 from jobs.analysis.mixture.trajectory import trajectory_for_texts
 from jobs.corpus.samples import flores_languages, flores_texts, python_stdlib_texts
+from jobs.reports.mixture import write_controlled_report
+from jobs.runtime.fanout import fan_out_each
 
 DEFAULT_POOL = 112  # how many FLORES languages trials choose from (all when larger)
 SUMMARY_COLUMNS = ["kind", "categories", "n", "T", "sample_lines", "sample_bytes", "trials", "converged", "log10_mse",
@@ -51,7 +52,7 @@ def mixture_corpus(texts: dict[str, list[str]], beta: np.ndarray, total_bytes: i
 
 def run_trial(trial: dict) -> dict:
     """One controlled trial (plain dict in/out so it can run as a Spark task)."""
-    from tokenizers_registry.merges import load_merges
+    from tokenizers_registry.formats import load_merges
     from tokenizers_registry.training import train_hf
 
     t0 = time.time()
@@ -134,11 +135,15 @@ def make_trials(flores: str, n_list, T_list, trials: int, sample_lines_list=(101
 
 def run_controlled(trials: list[dict], spark=None) -> list[dict]:
     """Run trials, one Spark task each when a session is given."""
-    if spark is not None:
-        res = spark.sparkContext.parallelize(trials, max(1, len(trials))).map(run_trial).collect()
-    else:
-        res = [run_trial(t) for t in trials]
-    return [r for x in res for r in x["rows"]]
+    return [r for x in fan_out_each(spark, trials, run_trial) for r in x["rows"]]
+
+
+def controlled_job(spark, flores: str, n, T, trials: int, sample_lines=(1012,), train_bytes: int = 400_000,
+                   code: bool = False, lp_method: str = "auto") -> list[dict]:
+    """The controlled evaluation as a job: every trial of `make_trials`, one Spark task each; the
+    per-trial rows."""
+    return run_controlled(make_trials(flores, n, T, trials, sample_lines, train_bytes, code=code, lp_method=lp_method),
+                          spark)
 
 
 def summarize(rows: list[dict]) -> list[dict]:
@@ -163,74 +168,8 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
-def markdown_table(rows: list[dict], cols: list[str]) -> str:
-    from jobs.reports.html import markdown_cell
-
-    fmt = lambda v: markdown_cell(f"{v:.3g}" if isinstance(v, float) else v)  # noqa: E731
-    lines = ["| " + " | ".join(map(markdown_cell, cols)) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def write_mixture_report(out: str | Path, estimates: dict[str, dict], title: str = "Inferred mixtures") -> Path:
-    """Markdown table (categories x tokenizers, % of bytes with 95% interval) and a heatmap PNG.
-
-    estimates: tokenizer -> {"categories": [...], "proportion": [...], "lo": [...]|None, "hi": [...]|None,
-    "status": str, "n_constraints": int, "T": int, "merges": {...}}.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    d = Path(out) / "reports" / "mixture"
-    d.mkdir(parents=True, exist_ok=True)
-    toks = list(estimates)
-    cats = sorted({c for e in estimates.values() for c in e["categories"]})
-    M = np.full((len(cats), len(toks)), np.nan)
-    cell = [["" for _ in toks] for _ in cats]
-    for j, t in enumerate(toks):
-        e = estimates[t]
-        for k, c in enumerate(e["categories"]):
-            i = cats.index(c)
-            M[i, j] = e["proportion"][k] * 100
-            s = f"{M[i, j]:.1f}"
-            if e.get("lo") is not None:
-                s += f" [{e['lo'][k] * 100:.1f}, {e['hi'][k] * 100:.1f}]"
-            cell[i][j] = s
-    from jobs.reports.html import markdown_cell  # names come from manifests and category files
-
-    md = [f"# {markdown_cell(title)}", "", "Share of training bytes (%) among the listed categories, with the 95% bootstrap "
-          "interval in brackets (see the tokenizer table for the resampling unit).", ""]
-    md.append("| category | " + " | ".join(map(markdown_cell, toks)) + " |")
-    md.append("|---|" + "---|" * len(toks))
-    order = np.argsort(-np.nan_to_num(np.nanmean(M, axis=1)))
-    for i in order:
-        md.append(f"| {markdown_cell(cats[i])} | " + " | ".join(cell[i]) + " |")
-    md += ["", "| tokenizer | T | merges used by the LP | merges derived | skipped | LP status | constraints | rounds "
-           "| LP s | bootstrap |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for t in toks:
-        e = estimates[t]
-        m = e.get("merges", {})
-        md.append(f"| {markdown_cell(t)} | {e['T']} | {e.get('merges_used', '')} | {m.get('n_derived', '')} of {m.get('n_candidates', '')} | "
-                  f"{m.get('n_skipped', '')} (+{m.get('n_dropped_manual', 0)} manual) | {e['status']} | "
-                  f"{e['n_constraints']} | {e.get('n_rounds', '')} | {e.get('lp_seconds', 0):.1f} | "
-                  f"{e.get('n_bootstrap', 0)} x {e.get('bootstrap', '')} |")
-    (d / "report.md").write_text("\n".join(md) + "\n")
-    fig, ax = plt.subplots(figsize=(1.2 * len(toks) + 3, 0.32 * len(cats) + 1.5))
-    im = ax.imshow(M[order], aspect="auto", cmap="viridis")
-    ax.set_xticks(range(len(toks)), toks, rotation=45, ha="right")
-    ax.set_yticks(range(len(cats)), [cats[i] for i in order])
-    fig.colorbar(im, ax=ax, label="% of training bytes")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(d / "mixtures.png", dpi=110)
-    plt.close(fig)
-    return d
-
-
 def main(argv: list[str] | None = None) -> int:
-    from jobs.runtime.params import csv_list
+    from jobs.runtime.params import add_spark_options, csv_list
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--flores", required=True)
@@ -242,21 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-bytes", type=int, default=400_000)
     ap.add_argument("--code", action="store_true", help="one of the n categories is Python stdlib source")
     ap.add_argument("--lp-method", choices=LP_METHODS, default="auto")
-    ap.add_argument("--spark-master")
+    add_spark_options(ap, launcher=False)
     a = ap.parse_args(argv)
     from jobs.runtime.spark import build_spark
 
     spark = build_spark("tokatlas-mixture-eval", master=a.spark_master)
-    trials = make_trials(a.flores, [int(x) for x in csv_list(a.n)], [int(x) for x in csv_list(a.T)], a.trials,
-                         [int(x) for x in csv_list(a.sample_lines)], a.train_bytes, code=a.code,
-                         lp_method=a.lp_method)
-    rows = run_controlled(trials, spark)
-    summary = summarize(rows)
-    d = Path(a.out) / "reports" / "mixture_eval"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "trials.json").write_text(json.dumps(rows, indent=1))
-    table = markdown_table(summary, SUMMARY_COLUMNS)
-    (d / "report.md").write_text(table + "\n")
+    rows = controlled_job(spark, a.flores, [int(x) for x in csv_list(a.n)], [int(x) for x in csv_list(a.T)], a.trials,
+                          [int(x) for x in csv_list(a.sample_lines)], a.train_bytes, code=a.code, lp_method=a.lp_method)
+    _, table = write_controlled_report(a.out, rows, summarize(rows), SUMMARY_COLUMNS)
     print(table)
     return 0
 

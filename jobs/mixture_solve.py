@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import time
 import traceback
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -36,32 +34,39 @@ from jobs.analysis.mixture.solve import (
     solve_replicate,
     solve_sample_replicate,
 )
+from jobs.runtime.fanout import fan_out_each
+from jobs.store.atomic import atomic_path, write_json_atomic, write_parquet_atomic
+from jobs.store.layout import (
+    estimates_path,
+    inside,
+    mixture_root,
+    replicate_path,
+    solution_file,
+    solution_record_path,
+    solve_dir,
+    solves_dir,
+    trajectories_dir,
+)
 
 SPEC_KEYS = ("out", "tokenizer", "categories", "T", "n_bootstrap", "unit", "method", "gap_tolerance", "max_seconds",
              "fingerprint", "seed")
 
 
-def solve_dir(spec: dict) -> Path:
-    return Path(spec["out"]) / "mixture" / "solves" / f"tokenizer={spec['tokenizer']}" / spec["fingerprint"]
-
-
-def estimates_path(out, tokenizer: str) -> Path:
-    return Path(out) / "mixture" / "estimates" / f"tokenizer={tokenizer}.parquet"
+def _key(spec: dict) -> tuple[str, str, str]:
+    """Where a spec's solve units live: (out, tokenizer, fingerprint) for the layout's solve paths."""
+    return spec["out"], spec["tokenizer"], spec["fingerprint"]
 
 
 def save_solution(sol: MixtureSolution, path: Path) -> None:
     """A solution as .npz (numbers and strings only: loads without pickle), written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     rows = sol.rows if sol.rows is not None else (np.zeros(0, np.int64),) * 2
     seed = sol.binding_rows if sol.binding_rows is not None else (np.zeros(0, np.int64),) * 2
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, names=np.array(sol.names), alpha=sol.alpha, proportion=sol.proportion,
                  status=np.array(sol.status), method=np.array(sol.method), rows_step=rows[0], rows_pair=rows[1],
                  binding_step=seed[0], binding_pair=seed[1], has_binding=np.array(sol.binding_rows is not None),
                  numbers=np.array([sol.objective, sol.n_constraints, sol.n_rounds, sol.seconds, sol.T,
                                    sol.iterations, sol.gap, sol.upper, sol.merges_used], float))
-    os.replace(tmp, path)
 
 
 def load_solution(path: Path) -> MixtureSolution:
@@ -94,23 +99,17 @@ def run_main(spec: dict) -> dict:
     """Phase 1 task: the tokenizer's LP."""
     def work(log):
         prob = load_problem(spec["out"], spec["tokenizer"], spec["categories"], spec["T"])
-        save_solution(solve_once(prob, log=log, **_kw(spec)), solve_dir(spec) / "main.npz")
+        save_solution(solve_once(prob, log=log, **_kw(spec)), solution_file(*_key(spec)))
 
     return _unit(spec, 0, work)
 
 
-def replicate_path(spec: dict, b: int) -> Path:
-    return solve_dir(spec) / f"replicate={b}.json"
-
-
 def run_replicate(unit: tuple[dict, int]) -> dict:
     """Phase 2 task: bootstrap replicate b of the tokenizer's main solution."""
-    from jobs.store.corpus_store import write_json_atomic
-
     spec, b = unit
 
     def work(log):
-        sol = load_solution(solve_dir(spec) / "main.npz")
+        sol = load_solution(solution_file(*_key(spec)))
         if spec["unit"] == "merges":
             prob = load_problem(spec["out"], spec["tokenizer"], sol.names, sol.T)
             rep = solve_replicate(prob, sol, b, spec["seed"], **_kw(spec))
@@ -119,35 +118,24 @@ def run_replicate(unit: tuple[dict, int]) -> dict:
         log(f"replicate {b}: {rep.status}, objective {rep.objective:.8g}, {rep.n_rounds} rounds, {rep.seconds:.1f} s")
         write_json_atomic({"proportion": rep.proportion.tolist(), "objective": rep.objective, "gap": rep.gap,
                            "status": rep.status, "seconds": rep.seconds, "n_rounds": rep.n_rounds},
-                          replicate_path(spec, b))
+                          replicate_path(*_key(spec), b))
 
     return _unit(spec, b, work)
-
-
-def _map(spark, fn, items: list) -> list[dict]:
-    """fn over items, one Spark task each (in this process without a session)."""
-    if not items:
-        return []
-    if spark is None:
-        return [fn(x) for x in items]
-    return spark.sparkContext.parallelize(items, len(items)).map(fn).collect()
 
 
 def finish(spec: dict) -> tuple[MixtureSolution, dict]:
     """Main solution + replicates → intervals, the estimates Parquet, and the result record;
     older fingerprints of the tokenizer are removed."""
-    from jobs.store.layout import inside, write_parquet_atomic
-
-    d = solve_dir(spec)
-    sol = load_solution(d / "main.npz")
+    d = solve_dir(*_key(spec))
+    sol = load_solution(solution_file(*_key(spec)))
     B = spec["n_bootstrap"]
     secs = sol.seconds
     if B:
-        reps = [json.loads(replicate_path(spec, b).read_text(encoding="utf-8")) for b in range(1, B + 1)]
+        reps = [json.loads(replicate_path(*_key(spec), b).read_text(encoding="utf-8")) for b in range(1, B + 1)]
         secs += sum(r["seconds"] for r in reps)
         set_intervals(sol, [r["proportion"] for r in reps], [r["objective"] for r in reps], spec["unit"])
     write_parquet_atomic(estimates_table(spec["tokenizer"], sol, sol.T), estimates_path(spec["out"], spec["tokenizer"]))
-    for old in inside(Path(spec["out"]) / "mixture" / "solves", d.parent).iterdir():  # never outside its root
+    for old in inside(solves_dir(spec["out"], spec["tokenizer"]).parent, d.parent).iterdir():  # never outside its root
         if old.is_dir() and old.name != d.name:
             shutil.rmtree(old, ignore_errors=True)
     result = {"categories": sol.names, "proportion": sol.proportion.tolist(),
@@ -156,6 +144,47 @@ def finish(spec: dict) -> tuple[MixtureSolution, dict]:
               "n_rounds": sol.n_rounds, "lp_seconds": secs, "T": sol.T, "merges_used": sol.merges_used,
               "n_bootstrap": sol.n_bootstrap, "bootstrap": sol.bootstrap}
     return sol, result
+
+
+def solve_fingerprint(out, tokenizer: str, categories: list[str], *, T: int, n_bootstrap: int, unit: str,
+                      max_seconds: float | None, method: str, gap_tolerance: float) -> str:
+    """Fingerprint of a solve's inputs: the tokenizer's trajectories (and sample-bootstrap
+    replicates) and the LP parameters."""
+    from jobs.analysis.mixture.problem import LP_VERSION
+    from jobs.store.fingerprint import files_under, fingerprint
+
+    root = mixture_root(out)
+    files = files_under(trajectories_dir(out, tokenizer))
+    if n_bootstrap and unit == "samples":
+        files += [f for b in range(1, n_bootstrap + 1) for f in files_under(trajectories_dir(out, tokenizer, b))]
+    return fingerprint({"lp_version": LP_VERSION, "categories": categories, "T": T, "n_bootstrap": n_bootstrap,
+                        "unit": unit, "max_seconds": max_seconds, "method": method,
+                        "gap_tolerance": gap_tolerance}, files, root)
+
+
+def plan_solves(out, tokenizers, categories: list[str], *, T: int, n_bootstrap: int, unit: str, method: str,
+                gap_tolerance: float, max_seconds: float | None, seed: int = 0) -> tuple[dict[str, dict], list[dict]]:
+    """(results reused, specs to solve): a tokenizer whose estimates and saved result match the
+    fingerprint of its inputs keeps that result; every other one gets a solve spec (SPEC_KEYS)."""
+    lp = {"T": T, "n_bootstrap": n_bootstrap, "unit": unit, "method": method, "gap_tolerance": gap_tolerance,
+          "max_seconds": max_seconds}
+    reused, specs = {}, []
+    for t in tokenizers:
+        fp = solve_fingerprint(out, t, categories, **lp)
+        record = solution_record_path(out, t)
+        if estimates_path(out, t).is_file() and record.is_file():
+            prev = json.loads(record.read_text(encoding="utf-8"))
+            if prev.get("fingerprint") == fp:
+                reused[t] = prev["result"]
+                continue
+        specs.append({"out": out, "tokenizer": t, "categories": categories, **lp, "fingerprint": fp, "seed": seed})
+    return reused, specs
+
+
+def record_solution(spec: dict, result: dict) -> Path:
+    """Save a solve's result under its inputs' fingerprint, for `plan_solves` to reuse."""
+    return write_json_atomic({"fingerprint": spec["fingerprint"], "result": result},
+                             solution_record_path(spec["out"], spec["tokenizer"]))
 
 
 def solve_job(spark, solves: list[dict]) -> list[dict]:
@@ -176,10 +205,10 @@ def solve_job(spark, solves: list[dict]) -> list[dict]:
                           for x in r["log"]]
             st["error"] = st["error"] or r["error"]
 
-    collect(_map(spark, run_main, [s for s in solves if not (solve_dir(s) / "main.npz").exists()]))
+    collect(fan_out_each(spark, [s for s in solves if not solution_file(*_key(s)).exists()], run_main))
     ok = [s for s in solves if not state[s["tokenizer"]]["error"]]
-    collect(_map(spark, run_replicate, [(s, b) for s in ok for b in range(1, s["n_bootstrap"] + 1)
-                                        if not replicate_path(s, b).exists()]))
+    collect(fan_out_each(spark, [(s, b) for s in ok for b in range(1, s["n_bootstrap"] + 1)
+                                 if not replicate_path(*_key(s), b).exists()], run_replicate))
     for s in solves:
         st = state[s["tokenizer"]]
         if not st["error"]:
@@ -188,9 +217,11 @@ def solve_job(spark, solves: list[dict]) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from jobs.runtime.params import add_spark_options
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--solves", required=True, help=f"JSON list of solve specs with keys {', '.join(SPEC_KEYS)}")
-    ap.add_argument("--spark-master")
+    add_spark_options(ap, launcher=False)
     a = ap.parse_args(argv)
     from jobs.runtime.spark import build_spark
 

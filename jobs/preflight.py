@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from jobs.corpus.sources import PARQUET_SOURCES
 from schemas.errors import ConfigError
 from schemas.names import printable
 
-PARQUET_SOURCES = ("flores-parquet", "parquet", "udhr")
 SCAN_BYTES = 64 << 20  # JSON Lines sources up to this size are scanned for their languages
 KEY_RECORDS = 1000  # JSON records per file inspected for the required fields
 

@@ -35,8 +35,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from jobs.runtime.params import csv_list
-from jobs.store.layout import dataset_dir, registry_dir, write_parquet_atomic
+from jobs.runtime.params import add_spark_options, csv_list
+from jobs.store.atomic import write_parquet_atomic
+from jobs.store.layout import dataset_dir, premium_file, tokenizers_file
 from schemas import CORPUS_COUNTS, PREMIUM, TOKEN_COUNTS, conform, validate
 from schemas.errors import ConfigError
 from schemas.languages import is_lang_code
@@ -58,11 +59,6 @@ BOOT_SCHEMA = pa.schema([
     ("sum_ratio_lo", pa.float64()),
     ("sum_ratio_hi", pa.float64()),
 ])
-
-
-def premium_file(out: str | Path, corpus: str, reference_lang: str) -> Path:
-    """`<out>/premium/corpus=<c>/reference=<R>.parquet`."""
-    return dataset_dir(out, "premium") / f"corpus={corpus}" / f"reference={reference_lang}.parquet"
 
 
 # -- numpy core (runs inside the UDF; pure, so tests can call it directly) ---------------------
@@ -173,7 +169,7 @@ def tokenizer_names_from(names: Mapping[str, str] | str | Path | None, out) -> d
     """tokenizer_id -> name from a mapping, a registry table path, or `<out>/registry`."""
     if isinstance(names, Mapping):
         return dict(names)
-    path = Path(names) if names is not None else registry_dir(out) / "tokenizers.parquet"
+    path = Path(names) if names is not None else tokenizers_file(out)
     if not path.exists():
         if names is not None:
             raise ConfigError(f"tokenizer registry table {path} does not exist")
@@ -363,11 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output root holding token_counts/ and corpus_counts/")
     p.add_argument("--corpus", required=True, help="corpus name, e.g. flores200")
     p.add_argument("--reference", default=DEFAULT_REFERENCE, help="reference language (default eng_Latn)")
-    p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap replicates (0: no intervals)")
+    p.add_argument("--bootstrap", dest="n_bootstrap", type=int, default=1000,
+                   help="bootstrap replicates (0: no intervals)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tokenizers", type=csv_list, help="comma-separated registry names or ids (default: all)")
     p.add_argument("--registry", help="registry table (default <out>/registry/tokenizers.parquet)")
     p.add_argument("--report", action="store_true", help="also render <out>/reports/premium-<corpus>/")
+    add_spark_options(p, launcher=False)
     a = p.parse_args(argv)
     try:
         names = tokenizer_names_from(a.registry, a.out)
@@ -375,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_args(a.reference, a.n_bootstrap, a.seed, ids)
         from jobs.runtime.spark import build_spark
 
-        spark = build_spark("tokatlas-premium")
+        spark = build_spark("tokatlas-premium", master=a.spark_master)
         table, path = write_premium(spark, a.out, a.corpus, a.reference, a.n_bootstrap, a.seed, ids, names)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -25,10 +25,11 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from jobs.encode import Cell, plan_cells
-from jobs.runtime.cells import CellRunSummary, cell_error, run_cells
-from jobs.runtime.params import csv_list
+from jobs.runtime.fanout import CellRunSummary, cell_error, fan_out_chunks
+from jobs.runtime.params import add_spark_options, csv_list
 from jobs.store import corpus_store
-from jobs.store.layout import cell_file, clean_temp, dataset_dir, registry_dir, write_parquet_atomic
+from jobs.store.atomic import clean_temp, write_parquet_atomic
+from jobs.store.layout import cell_file, dataset_dir, registry_dir
 from schemas import conform
 from schemas.errors import ConfigError
 from schemas.trim import TOKEN_FREQS
@@ -128,7 +129,8 @@ def token_freqs(spark, out, corpus: str, tokenizers: list[str] | None = None, la
     if todo:
         by_id = {s.tokenizer_id: s.to_row() for s in specs}
         work = [(c, by_id[c.tokenizer_id], str(out), str(reg_root)) for c in todo]
-        rows = run_cells(spark, work, run_cell, SUMMARY_SCHEMA, max_tasks=max_tasks)
+        rows = fan_out_chunks(spark, work, lambda item: run_cell(*item), SUMMARY_SCHEMA, max_tasks=max_tasks,
+                              label="token_freqs")
         for r in rows:
             if r["status"] == "ok":
                 summary.cells_ok += 1
@@ -170,10 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokenizers", help="comma-separated registry names or ids (default: all)")
     p.add_argument("--languages", help="comma-separated iso639_3_Script codes (default: all)")
     p.add_argument("--overwrite", action="store_true", help="recount cells whose file exists")
+    add_spark_options(p, launcher=False)
     a = p.parse_args(argv)
     from jobs.runtime.spark import build_spark
 
-    s = token_freqs(build_spark("tokatlas-token-freqs"), a.out, a.corpus, csv_list(a.tokenizers),
+    s = token_freqs(build_spark("tokatlas-token-freqs", master=a.spark_master), a.out, a.corpus, csv_list(a.tokenizers),
                     csv_list(a.languages), overwrite=a.overwrite)
     s.print()
     return 0

@@ -21,7 +21,6 @@ import os
 import shutil
 import sys
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -39,9 +38,18 @@ from jobs.analysis.grid_spec import (
     plan,
     spec_from_dict,
     trainer_versions,
+    transition_vocab,
 )
-from jobs.runtime.cells import cell_error
-from jobs.store.layout import registry_dir, write_parquet_atomic
+from jobs.runtime.fanout import cell_error, fan_out_each
+from jobs.store.atomic import write_json_atomic, write_parquet_atomic
+from jobs.store.layout import (
+    dataset_files,
+    grid_cell_path,
+    grid_sample_file,
+    grid_samples_json,
+    grid_work_dir,
+    registry_dir,
+)
 from schemas import conform
 from schemas.errors import ConfigError
 from schemas.grid import GRID_CELLS
@@ -63,27 +71,6 @@ UDHR_ALIASES = {"zho_Hans": "cmn_Hans", "zho_Hant": "cmn_Hant"}
 FORMAT_OF = {"hf": "hf-tokenizer-json", "sp": "sentencepiece-model", "superbpe": "hf-tokenizer-json"}
 REGISTRY_ALGORITHM = {"hf-bpe": "bpe", "hf-unigram": "unigram", "hf-wordpiece": "wordpiece", "sp-bpe": "bpe",
                       "sp-unigram": "unigram", "superbpe": "superbpe"}
-
-
-# -- layout -----------------------------------------------------------------------------
-def grid_root(out) -> Path:
-    return Path(out) / "grid"
-
-
-def cells_dir(out) -> Path:
-    return grid_root(out) / "cells"
-
-
-def cell_path(out, cell_id: str) -> Path:
-    return cells_dir(out) / f"{cell_id}.parquet"
-
-
-def samples_dir(out, grid: str) -> Path:
-    return grid_root(out) / grid / "samples"
-
-
-def sample_file(out, grid: str, lang: str, kind: str) -> Path:
-    return samples_dir(out, grid) / f"lang={lang}" / f"{kind}.parquet"
 
 
 # -- samples -------------------------------------------------------------------
@@ -175,8 +162,8 @@ def prepare_language(spec: GridSpec, lang: str, out) -> dict:
     train = [t for t in raw if t not in eval_texts]
     ev = pa.table({"sentence_id": pa.array([i for i, _ in evals], pa.string()),
                    "text": pa.array([t for _, t in evals], pa.string())})
-    write_parquet_atomic(pa.table({"text": pa.array(train, pa.string())}), sample_file(out, spec.name, lang, "train"))
-    write_parquet_atomic(ev, sample_file(out, spec.name, lang, "eval"))
+    write_parquet_atomic(pa.table({"text": pa.array(train, pa.string())}), grid_sample_file(out, spec.name, lang, "train"))
+    write_parquet_atomic(ev, grid_sample_file(out, spec.name, lang, "eval"))
     src = _parallel_source(spec)
     parallel = read_source(src, [lang], with_ids=True).get(lang, []) if src else evals
     return {"version": _version(train), "eval_version": _version(ev["text"].to_pylist()),
@@ -207,7 +194,7 @@ def prepare_samples(spec: GridSpec, out, spark=None) -> dict[str, dict]:
             except ConfigError as e:  # re-raised on the driver with its message intact
                 return {"lang": lang, "entry": None, "error": str(e)}
 
-        rows = one_task_each(spark, langs, fn, PREPARED_SCHEMA)
+        rows = fan_out_each(spark, langs, fn, PREPARED_SCHEMA)
         errors = [r["error"] for r in rows if r["error"]]
         if errors:
             raise ConfigError("; ".join(errors))
@@ -223,14 +210,12 @@ def prepare_samples(spec: GridSpec, out, spark=None) -> dict[str, dict]:
         premium = size[lang] / ref if ref and size[lang] else None
         manifest[lang] = {**entries[lang], "byte_premium": premium if spec.scale_by_byte_premium else None,
                           "byte_premium_measured": premium, "byte_premium_basis": basis}
-    from jobs.store.corpus_store import write_json_atomic
-
-    write_json_atomic(manifest, samples_dir(out, spec.name) / "samples.json")
+    write_json_atomic(manifest, grid_samples_json(out, spec.name))
     return manifest
 
 
 def read_manifest(out, grid: str) -> dict[str, dict]:
-    p = samples_dir(out, grid) / "samples.json"
+    p = grid_samples_json(out, grid)
     if not p.is_file():
         raise ConfigError(f"grid {grid!r} has no samples under {p.parent}; run the grid first")
     return json.loads(p.read_text(encoding="utf-8"))
@@ -312,12 +297,12 @@ def train_cell(cell: dict, train_file: str, registry_root: str, out: str, min_fr
     texts = pq.read_table(train_file, columns=["text"])["text"].to_pylist()
     lines, seen = take_budget(texts, cell["byte_budget"])
     row.update(bytes_seen=seen, lines_seen=len(lines), data_limited=seen < cell["byte_budget"])
-    work = cells_dir(out) / f".work-{cell['cell_id']}-{uuid.uuid4().hex[:8]}"
+    work = grid_work_dir(out, cell["cell_id"])
 
     def finish(status, reason=None, error=None):
         row.update(status=status, reason=reason, error=error, task_seconds=time.perf_counter() - t0,
                    trained_at=datetime.now(timezone.utc))
-        write_parquet_atomic(conform(pa.Table.from_pylist([row]), GRID_CELLS), cell_path(out, cell["cell_id"]))
+        write_parquet_atomic(conform(pa.Table.from_pylist([row]), GRID_CELLS), grid_cell_path(out, cell["cell_id"]))
         shutil.rmtree(work, ignore_errors=True)
         return {"cell_id": cell["cell_id"], "status": status, "reason": reason, "error": error,
                 "train_seconds": row.get("train_seconds"), "task_seconds": row["task_seconds"]}
@@ -356,24 +341,6 @@ SUMMARY_SCHEMA = pa.schema([("cell_id", pa.string()), ("status", pa.string()), (
                             ("error", pa.string()), ("train_seconds", pa.float64()), ("task_seconds", pa.float64())])
 
 
-def one_task_each(spark, payloads: list, fn, schema: pa.Schema) -> list[dict]:
-    """Run `fn(payload)` for every payload as its own Spark task; returns the rows (`schema`'s columns).
-
-    A plain RDD map: results are a few small rows, and an RDD task costs a third of a
-    `mapInArrow` task in local mode (measured: ~85 vs ~240 ms on the loaded 2-core machine).
-    """
-    if not payloads:
-        return []
-    bc = spark.sparkContext.broadcast(payloads)
-    names = schema.names
-    try:
-        rows = spark.sparkContext.parallelize(range(len(payloads)), len(payloads)) \
-            .map(lambda i: fn(bc.value[i])).collect()
-    finally:
-        bc.unpersist()
-    return [{k: r.get(k) for k in names} for r in rows]
-
-
 @dataclass
 class GridStatus:
     planned: int = 0
@@ -388,8 +355,8 @@ class GridStatus:
 
 def read_cells(out, cell_ids: list[str] | None = None) -> pa.Table:
     """GRID_CELLS rows (of `cell_ids` when given) from the cell store."""
-    paths = sorted(cells_dir(out).glob("*.parquet")) if cell_ids is None else \
-        [p for p in (cell_path(out, c) for c in dict.fromkeys(cell_ids)) if p.is_file()]
+    paths = dataset_files(out, GRID_CELLS) if cell_ids is None else \
+        [p for p in (grid_cell_path(out, c) for c in dict.fromkeys(cell_ids)) if p.is_file()]
     if not paths:
         return GRID_CELLS.schema.empty_table()
     return conform(pa.concat_tables([pq.read_table(p) for p in paths]), GRID_CELLS)
@@ -473,11 +440,11 @@ def train_cells(spark, out, spec: GridSpec, cells: list[Cell], *, registry_root=
     min_f, max_f, grid = spec.min_vocab_fraction, spec.max_vocab_fraction, spec.name
 
     def fn(c: dict) -> dict:
-        return train_cell(c, str(sample_file(out, grid, c["lang"], "train")), reg_root, out, min_f, max_f)
+        return train_cell(c, str(grid_sample_file(out, grid, c["lang"], "train")), reg_root, out, min_f, max_f)
 
     wave = wave_size or len(todo) or 1
     for start in range(0, len(todo), wave):
-        rows = one_task_each(spark, [c.to_dict() for c in todo[start:start + wave]], fn, SUMMARY_SCHEMA)
+        rows = fan_out_each(spark, [c.to_dict() for c in todo[start:start + wave]], fn, SUMMARY_SCHEMA)
         for r in rows:
             if r["status"] == "ok":
                 s.trained += 1
@@ -494,34 +461,62 @@ def train_cells(spark, out, spec: GridSpec, cells: list[Cell], *, registry_root=
     return s
 
 
-def _cells(dicts: list[dict]) -> list[Cell]:
+def cells_from_dicts(dicts: list[dict]) -> list[Cell]:
+    """Cells from their `to_dict()` form (plain data, as `plan_job` returns them)."""
     return [Cell(**{k: d[k] for k in Cell.__dataclass_fields__}) for d in dicts]
+
+
+def second_pass_cells(spec: GridSpec, optimal_rows: list[dict], manifest: dict) -> list[Cell]:
+    """Cells training each language's optimal vocabulary size (the spec's second-pass algorithms),
+    from the `_optimal_rows` of a first analysis."""
+    algs = set(spec.analysis.second_pass_algorithms or spec.algorithms)
+    cells = []
+    for r in optimal_rows:
+        if r["_base_algorithm"] not in algs:
+            continue
+        tf = r["_transition_frac"]
+        cells.append(Cell(r["lang"], r["_base_algorithm"], r["pre_tokenizer"], r["v_opt"], r["train_bytes"],
+                          transition_vocab(tf, r["v_opt"]) if tf else None))
+    return plan(cells, manifest)
+
+
+def spec_status(spec: GridSpec, out) -> dict:
+    """Done/failed/remaining of a grid from its stored results (no training, no Spark)."""
+    try:
+        manifest = read_manifest(out, spec.name)
+    except ConfigError:
+        return {"planned": len(expand(spec)), "done": 0, "failed": 0, "remaining": len(expand(spec)),
+                "failures": [], "note": "never run: no samples yet"}
+    return grid_status(out, plan(expand(spec), manifest)).to_dict()
 
 
 def plan_job(spark, spec: dict, out, extra_cells: list[dict] | None = None) -> dict:
     """`plan_grid` with plain-data arguments and result, for `jobs.runtime.spark.call_job`."""
-    cells, manifest = plan_grid(spec_from_dict(spec), out, _cells(extra_cells or []), spark=spark)
+    cells, manifest = plan_grid(spec_from_dict(spec), out, cells_from_dicts(extra_cells or []), spark=spark)
     return {"cells": [c.to_dict() for c in cells], "manifest": manifest}
 
 
 def train_job(spark, spec: dict, out, cells: list[dict], registry_root=None, retry_failed: bool = False,
               wave_size: int = 0) -> dict:
     """`train_cells` with plain-data arguments and result, for `jobs.runtime.spark.call_job`."""
-    return train_cells(spark, out, spec_from_dict(spec), _cells(cells), registry_root=registry_root,
+    return train_cells(spark, out, spec_from_dict(spec), cells_from_dicts(cells), registry_root=registry_root,
                        retry_failed=retry_failed, wave_size=wave_size).to_dict()
 
 
 def main(argv: list[str] | None = None) -> int:
+    from jobs.runtime.params import add_spark_options
+
     p = argparse.ArgumentParser(prog="jobs/train_grid.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--spec", required=True, help="grid spec YAML")
     p.add_argument("--out", required=True, help="output root")
     p.add_argument("--registry-root", help="registry root (default OUT/registry)")
     p.add_argument("--retry-failed", action="store_true", help="train failed cells again")
+    add_spark_options(p, launcher=False)
     a = p.parse_args(argv)
     spec = load_spec(a.spec)
     from jobs.runtime.spark import build_spark
 
-    spark = build_spark("tokatlas-train-grid")
+    spark = build_spark("tokatlas-train-grid", master=a.spark_master)
     cells, _ = plan_grid(spec, a.out, spark=spark)
     s = train_cells(spark, a.out, spec, cells, registry_root=a.registry_root,
                     retry_failed=a.retry_failed)

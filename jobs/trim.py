@@ -1,9 +1,10 @@
 """Trim one registered tokenizer for a set of languages and check that it stays faithful.
 
 Counts come from the token_freqs dataset (jobs/token_freqs.py) restricted to the chosen
-languages and splits (the trimming text). The keep rule, closure and file writing are in
-`tokenizers_registry.trim`; this module reads the counts, writes the run directory and
-re-encodes the text to measure faithfulness:
+languages and splits (the trimming text). The keep rule and closure are in
+`tokenizers_registry.trim`, each format's trimmer in `tokenizers_registry/formats/<format>/trim.py`;
+this module reads the counts, writes the run directory and re-encodes the text to measure
+faithfulness:
 
     <out>/trim/<tokenizer name>/<run>/<trimmed tokenizer file>   same format as the original
                                    /loader_params.json           parameters to load it (tiktoken: pattern, specials)
@@ -15,7 +16,7 @@ re-encodes the text to measure faithfulness:
 The run directory is written under a temporary name and renamed into place, so a re-run
 replaces it whole. The trimmed tokenizer is also registered (name `<orig>-trim-<run hash>`).
 
-    spark-submit jobs/trim.py --out OUT --corpus flores200 --tokenizer gpt2 --languages eng_Latn,fra_Latn
+    spark-submit jobs/trim.py --out OUT --corpus-name flores200 --tokenizer gpt2 --languages eng_Latn,fra_Latn
 """
 
 from __future__ import annotations
@@ -23,10 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import shutil
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,17 +34,17 @@ import pyarrow as pa
 
 from jobs.runtime.params import csv_list
 from jobs.store import corpus_store
-from jobs.store.layout import dataset_dir, inside, registry_dir, write_parquet_atomic
+from jobs.store.atomic import atomic_path, write_parquet_atomic
+from jobs.store.layout import registry_dir, trim_run_dir
 from jobs.token_freqs import read_token_freqs
 from schemas import conform, validate
 from schemas.errors import ConfigError
-from schemas.names import check_name
 from schemas.trim import FAITHFULNESS, ID_MAP, TRIM_SUMMARY
 from tokenizers_registry.base import Tokenizer
-from tokenizers_registry.formats import load_format
+from tokenizers_registry.formats import load_format, open_trimmer
 from tokenizers_registry.registry import Registry, tokenizer_id_for
 from tokenizers_registry.store import sha256_file
-from tokenizers_registry.trim import KeepPlan, open_trimmer, plan_keep
+from tokenizers_registry.trim.plan import KeepPlan, plan_keep
 from tokenizers_registry.trim.surgery import trim_matrix_file
 
 
@@ -154,13 +152,6 @@ def id_map_table(plan: KeepPlan, token_text) -> pa.Table:
     }), ID_MAP)
 
 
-def trim_run_dir(out, tokenizer_name: str, req: TrimRequest) -> Path:
-    """`<out>/trim/<name>/<run>`, checked to stay there (it is replaced whole, so removed first)."""
-    root = dataset_dir(out, "trim")
-    inside(root, root / check_name(tokenizer_name, "tokenizer name") / req.run_name())
-    return root / tokenizer_name / req.run_name()
-
-
 def trim_tokenizer(out, req: TrimRequest, *, registry_root=None, log=print) -> dict:
     """Trim, write the run directory, check faithfulness on the trimming and held-out text."""
     out = Path(out).resolve()
@@ -168,14 +159,13 @@ def trim_tokenizer(out, req: TrimRequest, *, registry_root=None, log=print) -> d
         raise ConfigError("name at least one language to trim for")
     reg = Registry(registry_root or registry_dir(out))
     spec = reg.get(req.tokenizer)
-    final = trim_run_dir(out, spec.name, req)  # refuses a name that is no safe path part before any work
+    final = trim_run_dir(out, spec.name, req.run_name())  # refuses a name that is no safe path part before any work
     path = reg.artifact_path(spec)
     t0 = time.perf_counter()
     trimmer = open_trimmer(path, spec.format, spec.params)
     counts = counts_for(out, req.corpus, spec.tokenizer_id, req.languages, req.splits, trimmer.vocab_size)
     plan = plan_keep(trimmer, counts, min_frequency=req.min_frequency, top_n=req.top_n, keep_tokens=req.keep_tokens)
-    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
-    try:  # a failure (e.g. a bad embedding file) leaves no half-written run directory behind
+    with atomic_path(final) as tmp:  # a failure (e.g. a bad embedding file) leaves no half-written run directory behind
         tok_file, loader_params = trimmer.write(plan.keep, tmp)
         trim_seconds = time.perf_counter() - t0
         params = {**spec.params, **loader_params}
@@ -223,13 +213,6 @@ def trim_tokenizer(out, req: TrimRequest, *, registry_root=None, log=print) -> d
         (tmp / "trim.json").write_text(json.dumps({"request": asdict(req), "summary": summary, "surgery": {
             k: {n: [list(a), list(b)] for n, (a, b) in v.items()} for k, v in surgery.items()}}, indent=1,
             ensure_ascii=False), encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(inside(dataset_dir(out, "trim"), final))
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
     registered = None
     if req.register:
@@ -252,10 +235,26 @@ def trim_tokenizer(out, req: TrimRequest, *, registry_root=None, log=print) -> d
                                                   for k, v in surgery.items()}}
 
 
+def write_tokenizer_coverage(out, corpus: str, spec: dict, languages: Sequence[str], *, hidden_size: int,
+                             language_sets: dict[str, list[str]]) -> dict[str, Path]:
+    """The vocabulary coverage datasets of one registered tokenizer (registry row `spec`) on the
+    token_freqs of `languages`, over every split counted; `language_sets` adds union figures."""
+    from jobs.analysis.coverage import coverage_tables, write_coverage
+    from tokenizers_registry.registry import load_tokenizer
+
+    tok = load_tokenizer(spec, registry_dir(out))
+    freqs = read_token_freqs(out, corpus, spec["tokenizer_id"], languages)
+    splits = sorted(set(freqs["split"].to_pylist()))
+    tables = coverage_tables(freqs, corpus=corpus, tokenizer_id=spec["tokenizer_id"], tokenizer_name=spec["name"],
+                             vocab_size=tok.vocab_size, n_special=len(tok.special_ids), hidden_size=hidden_size,
+                             splits=splits, language_sets=language_sets)
+    return write_coverage(out, corpus, [tables])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="jobs/trim.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
-    p.add_argument("--corpus", default="flores200")
+    p.add_argument("--corpus-name", default="flores200", help="ingested corpus (default flores200)")
     p.add_argument("--tokenizer", required=True, help="registry name or id")
     p.add_argument("--languages", required=True, help="comma-separated iso639_3_Script codes")
     p.add_argument("--splits", default="dev", help="splits whose counts drive the trim")
@@ -267,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--embeddings", help=".npy/.npz/.safetensors input embedding matrix to trim")
     p.add_argument("--head", help="output head (or bias) to trim")
     a = p.parse_args(argv)
-    req = TrimRequest(tokenizer=a.tokenizer, languages=csv_list(a.languages), corpus=a.corpus,
+    req = TrimRequest(tokenizer=a.tokenizer, languages=csv_list(a.languages), corpus=a.corpus_name,
                       splits=csv_list(a.splits), heldout_splits=csv_list(a.heldout_splits) or [],
                       min_frequency=a.min_frequency, top_n=a.top_n, keep_tokens=csv_list(a.keep_tokens) or [],
                       hidden_size=a.hidden_size, embeddings=a.embeddings, head=a.head)

@@ -1,8 +1,19 @@
-"""Shared fixtures: one local SparkSession and one Prefect test harness per test session."""
+"""Shared fixtures (one local SparkSession, one Prefect test harness, one standalone cluster and one
+packed environment per test session) and the tier markers.
+
+Every test is marked by what it needs, from the fixtures it uses (transitively: `item.fixturenames`
+is the closure): `spark`, `prefect`, `cluster` (implies `spark`), `browser`; a test with none of them
+is `pure`. A test that needs one without its fixture (a CLI or spark-submit in a subprocess)
+declares it: `@pytest.mark.spark`. When no selected test needs Spark (or Prefect), Spark cannot
+start in this session (nor can Prefect reach a server), so `pytest -m pure` fails loudly on a
+missing mark instead of quietly paying for a JVM or a temporary server.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,6 +26,51 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+if str(ROOT) not in sys.path:  # infra/ is tooling beside the installed packages, imported from the checkout
+    sys.path.insert(0, str(ROOT))
+
+NEEDS = {"spark": "spark", "prefect_harness": "prefect", "standalone_cluster": "cluster", "packed_env": "cluster",
+         "browser": "browser"}  # fixture -> marker
+IMPLIES = {"cluster": ("spark",)}
+TIERS = ("spark", "prefect", "cluster", "browser")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Where Spark and Prefect point when no selected test may use them: the path or URL names the fix.
+NO_SPARK_HOME = "/nonexistent/an-unmarked-test-started-spark--mark-it-spark"
+NO_PREFECT_API = "http://127.0.0.1:9/an-unmarked-test-used-prefect--mark-it-prefect/api"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        needs = {NEEDS[f] for f in item.fixturenames if f in NEEDS}
+        needs |= {m.name for m in item.iter_markers() if m.name in TIERS}
+        needs |= {implied for n in needs for implied in IMPLIES.get(n, ())}
+        declared = {m.name for m in item.iter_markers()}
+        for name in sorted(needs - declared):
+            item.add_marker(name)
+        if not needs:
+            item.add_marker("pure")
+
+
+_GUARDS = contextlib.ExitStack()
+
+
+def pytest_collection_finish(session):
+    if session.config.option.collectonly:
+        return
+    selected = {m.name for item in session.items for m in item.iter_markers()}
+    if "spark" not in selected:  # in-process sessions and spark-submit both start from $SPARK_HOME
+        os.environ["SPARK_HOME"] = NO_SPARK_HOME
+    if "prefect" not in selected:  # subprocesses read the variable; this process read its settings at import
+        os.environ["PREFECT_API_URL"] = NO_PREFECT_API
+        if "prefect" in sys.modules:
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            _GUARDS.enter_context(temporary_settings(updates={PREFECT_API_URL: NO_PREFECT_API}))
+
+
+def pytest_unconfigure(config):
+    _GUARDS.close()
 
 
 def shared_path(*parts: str) -> Path:
@@ -47,6 +103,30 @@ def prefect_harness(tmp_path_factory):
         yield
 
 
+# premium_out's FLORES subset: 3 languages x 2 splits x 20 sentences x 2 tokenizers.
+PREMIUM_OUT_LANGS = ["eng_Latn", "deu_Latn", "ell_Grek"]
+PREMIUM_OUT_PER_SPLIT = 20
+PREMIUM_OUT_NAMES = ["gpt2", "mistral-v1"]
+
+
+@pytest.fixture(scope="session")
+def premium_out(prefect_harness, spark, tmp_path_factory):
+    """(params, result) of one real token-premium flow run on a FLORES subset, shared by
+    tests/test_query.py, test_catalog.py, test_cli.py and test_run_log.py (a test that writes
+    into it works on a copy). Defined here, not imported into each module: an imported fixture
+    is a new fixture per module, and the flow would run once per module."""
+    from helpers import write_flores_folder, write_manifest_subset
+
+    from flows.premium_flow import PremiumParams, token_premium
+
+    folder = write_flores_folder(tmp_path_factory.mktemp("flores_q"), PREMIUM_OUT_LANGS, PREMIUM_OUT_PER_SPLIT)
+    manifest = write_manifest_subset(tmp_path_factory.mktemp("manifest_q") / "MANIFEST.json", PREMIUM_OUT_NAMES)
+    out = tmp_path_factory.mktemp("premium_q") / "out"
+    params = PremiumParams(out=str(out), corpus_source="flores-folder", corpus_path=str(folder), corpus_name="mini",
+                           tokenizer_manifest=str(manifest), n_bootstrap=20)
+    return params, token_premium(params)
+
+
 @pytest.fixture(scope="session")
 def shared_tokenizers() -> Path:
     return shared_path("tokenizers")
@@ -55,3 +135,46 @@ def shared_tokenizers() -> Path:
 @pytest.fixture(scope="session")
 def flores_parquet() -> Path:
     return shared_path("flores200", "flores200_dev_devtest.parquet")
+
+
+@pytest.fixture(scope="session")
+def standalone_cluster(tmp_path_factory):
+    """One master and two 1-core workers on 127.0.0.1 for every cluster test: three JVMs start once,
+    without waiting, so they boot while the module fixtures (local reference runs) compute."""
+    from infra.cluster import start
+
+    c = start(n_workers=2, cores_per_worker=1, memory="2g", work_dir=tmp_path_factory.mktemp("cluster"), wait=False)
+    try:
+        yield c
+    finally:
+        c.stop()
+        shutil.rmtree(Path(c.work_dir) / "worker", ignore_errors=True)  # unpacked env archives: GBs
+
+
+@pytest.fixture
+def cluster(standalone_cluster):
+    """The shared cluster in a clean state: both workers alive, no executor of an earlier test still
+    running; afterwards its applications' directories (unpacked archives) are removed."""
+    c = standalone_cluster
+    c.wait_for_workers(len(c.workers))
+    c.wait_idle()
+    yield c
+    c.wait_idle()
+    for app in sorted((Path(c.work_dir) / "worker").glob("*/app-*")):
+        shutil.rmtree(app, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def packed_env(tmp_path_factory) -> Path:
+    """This venv and the tokatlas packages packed once (infra/pack_env.py) for `--archives`."""
+    from infra.pack_env import pack
+
+    return pack(tmp_path_factory.mktemp("packed_env") / "env.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def browser() -> str:
+    """Headless Chromium's executable; the test is skipped where it is not installed."""
+    if CHROMIUM is None:
+        pytest.skip("chromium not installed (Debian: apt-get install -y chromium)")
+    return CHROMIUM

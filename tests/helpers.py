@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from conftest import ROOT, shared_path
+from conftest import shared_path  # also puts the checkout on sys.path, for infra/
 
-if str(ROOT) not in sys.path:  # infra/ is tooling beside the installed packages
-    sys.path.insert(0, str(ROOT))
-from infra.cluster import session_members, wait_until  # noqa: E402, F401  (one polling loop, one /proc scan)
+from infra.cluster import session_members, wait_until  # noqa: F401  (one polling loop, one /proc scan)
 
 
 def english_lines(n: int = 300) -> list[str]:
@@ -62,15 +59,15 @@ def write_manifest_subset(path: str | Path, names: list[str]) -> Path:
     import json
     import shutil
 
-    tok_dir = shared_path("tokenizers")
-    doc = json.loads((tok_dir / "MANIFEST.json").read_text())
-    doc["tokenizers"] = [e for e in doc["tokenizers"] if e["name"] in names]
+    from tokenizers_registry.registry import read_manifest
+
+    entries = [e for e in read_manifest(shared_path("tokenizers", "MANIFEST.json")) if e["name"] in names]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for e in doc["tokenizers"]:
+    for e in entries:
         if not (path.parent / e["file"]).is_file():
-            shutil.copyfile(tok_dir / e["file"], path.parent / e["file"])
-    path.write_text(json.dumps(doc))
+            shutil.copyfile(e["path"], path.parent / e["file"])
+    path.write_text(json.dumps({"tokenizers": [{k: v for k, v in e.items() if k != "path"} for e in entries]}))
     return path
 
 

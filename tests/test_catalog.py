@@ -7,15 +7,15 @@ import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from test_query import WRITTEN_BY_PREMIUM, premium_out  # noqa: F401  (session fixture)
+from test_query import WRITTEN_BY_PREMIUM
 
 from jobs.store.catalog import (
     DOCS_PATH,
     catalog_markdown,
     dataset_entry,
-    manifest_path,
     write_manifest,
 )
+from jobs.store.layout import catalog_file
 from schemas import DATASETS
 
 
@@ -60,9 +60,9 @@ def _contract(ds) -> dict:
             "key": list(ds.key), "sort_by": list(ds.sort_by), "produced_by": ds.produced_by, "columns": cols}
 
 
-def test_manifest_of_a_real_run(premium_out):  # noqa: F811
+def test_manifest_of_a_real_run(premium_out):
     params, result = premium_out
-    path = manifest_path(params.out)
+    path = catalog_file(params.out)
     assert path.is_file()  # written by the flow itself
     doc = json.loads(write_manifest(params.out).read_text())
     by_name = {d["name"]: d for d in doc["datasets"]}

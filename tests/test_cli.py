@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from test_query import LANGS, NAMES, premium_out  # noqa: F401  (session fixture)
+from test_query import LANGS, NAMES
 
 from flows.cli import build_parser, main
 from schemas.errors import ConfigError
@@ -34,7 +34,7 @@ def test_every_command_help_has_an_example():
             assert "tokatlas " + " ".join(path[1:]) in parser.format_help().replace("\n", " "), path
 
 
-def test_status_counts_computed_failed_missing(premium_out, tmp_path, capsys):  # noqa: F811
+def test_status_counts_computed_failed_missing(premium_out, tmp_path, capsys):
     params, _ = premium_out
     out = tmp_path / "out"
     shutil.copytree(params.out, out)
@@ -64,7 +64,7 @@ def test_status_counts_computed_failed_missing(premium_out, tmp_path, capsys):  
     assert "corpus 'flores200' has not been ingested" in capsys.readouterr().err
 
 
-def test_query_outputs(premium_out, tmp_path, capsys):  # noqa: F811
+def test_query_outputs(premium_out, tmp_path, capsys):
     params, _ = premium_out
     sql = "SELECT tokenizer_name, lang, ctc FROM premium ORDER BY tokenizer_name, lang"
     # what the query must return, read from the premium Parquet files without DuckDB
@@ -93,7 +93,7 @@ def test_query_outputs(premium_out, tmp_path, capsys):  # noqa: F811
     assert "unknown column 'nope'" in err and "corpus_counts: corpus, corpus_version" in err
 
 
-def test_catalog_command(premium_out, tmp_path, capsys):  # noqa: F811
+def test_catalog_command(premium_out, tmp_path, capsys):
     params, _ = premium_out
     docs = tmp_path / "datasets.md"
     assert main(["catalog", "--out", params.out, "--docs", str(docs)]) == 0
@@ -130,11 +130,12 @@ def test_spark_progress_lines_when_not_a_tty(spark):
 def test_config_file_for_every_flow_command_and_typed_options_win(tmp_path):
     """`--config` supplies any flow's parameters; an option typed on the command line wins, even
     when it equals the option's default; options not typed leave the file's values alone."""
-    from flows.cli import params_from_args, parse_args
+    from flows.cli import parse_args
     from flows.grid_flow import GridParams
     from flows.mixture_flow import ControlledParams, MixtureParams
-    from flows.trim_flow import params_from_args as trim_params
-    from jobs.runtime.params import given, params_from
+    from flows.premium_flow import PremiumParams
+    from flows.trim_flow import TrimParams
+    from jobs.runtime.params import given, params_from, params_from_args
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("out: from-file\nlanguages: [deu_Latn, fra_Latn]\nn_bootstrap: 7\nT: 1000\nn: [3, 4]\n"
@@ -152,11 +153,12 @@ def test_config_file_for_every_flow_command_and_typed_options_win(tmp_path):
         f.write_text(yaml.safe_dump({k: doc[k] for k in keys[name]}))
         return f
 
-    p = params_from_args(parse_args(["run", "--config", str(only("run")), "--bootstrap", "1000"]))
+    p = params_from_args(PremiumParams, parse_args(["run", "--config", str(only("run")), "--bootstrap", "1000"]))
     assert (p.out, p.languages, p.n_bootstrap, p.reference_lang) == ("from-file", ["deu_Latn", "fra_Latn"], 1000,
                                                                      "eng_Latn")
-    p = trim_params(parse_args(["trim", "--config", str(only("trim")), "--min-frequency", "1", "--out", "cli",
-                                "--pattern", r"\p{L}+", "--language-set", "eu=deu_Latn,fra_Latn"]))
+    p = params_from_args(TrimParams, parse_args(["trim", "--config", str(only("trim")), "--min-frequency", "1",
+                                                 "--out", "cli", "--pattern", r"\p{L}+",
+                                                 "--language-set", "eu=deu_Latn,fra_Latn"]))
     assert (p.out, p.languages, p.tokenizer, p.min_frequency, p.splits) == ("cli", ["deu_Latn", "fra_Latn"], "gpt2",
                                                                            1, ["dev"])
     assert (p.tokenizer_pattern, p.language_sets) == (r"\p{L}+", {"eu": ["deu_Latn", "fra_Latn"]})

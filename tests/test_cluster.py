@@ -8,7 +8,6 @@ packed environment (`--archives`) must run the jobs with nothing from this venv.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from conftest import ROOT
 from helpers import wait_until, write_flores_folder, write_manifest_subset
 
 from flows.premium_flow import PremiumParams, token_premium
+from infra import cluster as infra_cluster
 from jobs.encode import encode, plan_cells
 from jobs.ingest import ingest
 from jobs.runtime.spark import spark_submit_command, submit_env
@@ -39,24 +39,6 @@ PER_SPLIT = 50
 NAMES = ["gpt2", "mistral-v1", "minilm-wordpiece"]
 SHARD = 10  # sentences per cell in the fault tests
 N_CELLS = len(LANGS) * len(NAMES) * (2 * PER_SPLIT // SHARD)  # 150
-
-
-def _infra(name: str):
-    """infra/ is tooling beside the installed packages, imported from the checkout."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    return importlib.import_module(f"infra.{name}")
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    c = _infra("cluster").start(n_workers=2, cores_per_worker=1, memory="2g",
-                                work_dir=tmp_path_factory.mktemp("cluster"))
-    try:
-        yield c
-    finally:
-        c.stop()
-        shutil.rmtree(Path(c.work_dir) / "worker", ignore_errors=True)  # unpacked env archives: GBs
 
 
 @pytest.fixture(scope="module")
@@ -221,12 +203,11 @@ def test_driver_killed_on_cluster_then_rerun_equals_uninterrupted(base, referenc
 
 
 @pytest.mark.slow
-def test_packed_environment_runs_encode_on_cluster(base, reference, cluster, tmp_path):
+def test_packed_environment_runs_encode_on_cluster(base, reference, cluster, packed_env, tmp_path):
     """`--archives env.tar.gz#env` + `spark.pyspark.python=./env/bin/python`: executors import
     tokatlas and the native tokenizer libraries from the unpacked archive, and the counts
     equal local mode."""
-    archive = _infra("pack_env").pack(tmp_path / "env.tar.gz")
-    ship = ["--archives", f"{archive}#env", "--conf", "spark.pyspark.python=./env/bin/python",
+    ship = ["--archives", f"{packed_env}#env", "--conf", "spark.pyspark.python=./env/bin/python",
             "--conf", f"spark.pyspark.driver.python={sys.executable}"]
 
     probe = tmp_path / "probe.py"
@@ -291,13 +272,12 @@ def _replaying_master(answers: list[bytes]):
 def test_start_polls_through_the_masters_start_up_page(tmp_path):
     """`wait_for_workers` (what `start()` ends with) keeps polling while /json/ answers HTML or lists
     too few workers, returns once the worker is ALIVE, and at its deadline names the last error."""
-    cl = _infra("cluster")
     worker_ui = 18081
     alive = json.dumps({"workers": [{"state": "ALIVE", "webuiaddress": f"http://127.0.0.1:{worker_ui}"}]}).encode()
     server, url, served = _replaying_master([STARTING_MASTER_PAGE, STARTING_MASTER_PAGE, b'{"workers": []}', alive])
-    me = cl.Daemon(role="worker-0", pid=os.getpid(), log=str(tmp_path / "w.log"), webui_port=worker_ui)
+    me = infra_cluster.Daemon(role="worker-0", pid=os.getpid(), log=str(tmp_path / "w.log"), webui_port=worker_ui)
     try:
-        c = cl.Cluster(master_url="spark://127.0.0.1:7", webui_url=url, work_dir=str(tmp_path), cores_per_worker=1,
+        c = infra_cluster.Cluster(master_url="spark://127.0.0.1:7", webui_url=url, work_dir=str(tmp_path), cores_per_worker=1,
                        memory="1g", daemons=[me])
         c.wait_for_workers(1, timeout=600)
         assert served == ["/json/"] * 4
@@ -316,7 +296,6 @@ def test_start_polls_through_the_masters_start_up_page(tmp_path):
 
 
 def test_wait_until_retries_only_not_yet_errors():
-    cl = _infra("cluster")
     calls = []
 
     def check():
@@ -327,21 +306,22 @@ def test_wait_until_retries_only_not_yet_errors():
             return json.loads("<html>")
         return None if len(calls) == 3 else {"n": len(calls)}
 
-    assert cl.wait_until(check, 600, "a status", interval=0) == {"n": 4} and len(calls) == 4
+    assert infra_cluster.wait_until(check, 600, "a status", interval=0) == {"n": 4} and len(calls) == 4
     with pytest.raises(KeyError):  # anything but a "not yet" error propagates at once
-        cl.wait_until(lambda: {}["x"], 600, "a status", interval=0)
+        infra_cluster.wait_until(lambda: {}["x"], 600, "a status", interval=0)
     with pytest.raises(TimeoutError, match=r"^a flag: not reached after 0s \(last check: False\)$"):
-        cl.wait_until(lambda: False, 0, "a flag")
+        infra_cluster.wait_until(lambda: False, 0, "a flag")
 
 
 def test_spark_submit_launcher_reports_configuration_errors(tmp_path):
     """A driver that exits 2 surfaces as ConfigError with the driver's message (Prefect does not retry it)."""
+    from jobs.encode import encode
     from jobs.runtime.spark import call_job
     from schemas.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no tokenizers registered under"):
-        call_job("jobs.encode:encode", {"out": str(tmp_path / "empty"), "corpus": CORPUS},
-                     master="local[1]", launcher="spark-submit")
+        call_job(encode, {"out": str(tmp_path / "empty"), "corpus": CORPUS},
+                 master="local[1]", launcher="spark-submit")
 
 
 def test_in_process_session_refuses_a_second_master(spark):

@@ -18,9 +18,8 @@ from helpers import make_english_only_bpe
 
 from schemas.errors import ConfigError, TokenizerFileError
 from tokenizers_registry.formats import load_format, sniff_format
-from tokenizers_registry.formats._common import char_starts_from_byte_lengths
-from tokenizers_registry.formats.clip_merges import bytes_to_unicode
-from tokenizers_registry.formats.hf_json import parse_merges
+from tokenizers_registry.formats._common import bytes_to_unicode, char_starts_from_byte_lengths
+from tokenizers_registry.formats.hf_tokenizer_json.loader import parse_merges
 
 LANGS = ["eng_Latn", "zho_Hans", "arb_Arab", "hin_Deva", "tha_Thai", "rus_Cyrl", "jpn_Jpan", "amh_Ethi"]
 N_PER_LANG = 50

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from jobs.corpus import readers
 from jobs.ingest import ingest
-from jobs.store import corpus_store
+from jobs.store import corpus_store, layout
 from schemas.errors import ConfigError, TokenizerFileError
 from tokenizers_registry.formats import MAX_VOCAB_SIZE, load_format
 from tokenizers_registry.registry import Registry, load_tokenizer
@@ -173,13 +173,13 @@ def _check_ingest_accounts_for_every_row(spark, files: dict[str, list[bytes]]):
             s = ingest(spark, "text", src, "fuzz", out)
         except ConfigError as e:  # nothing kept: then every row must be in the rejects
             assert str(e) == (f"corpus 'fuzz': every row was quarantined (see rejects: "
-                              f"{corpus_store.rejects_file(out, 'fuzz')})" if n_in else
+                              f"{layout.rejects_file(out, 'fuzz')})" if n_in else
                               f"corpus 'fuzz': {src} holds no rows")
             languages, rows_rejected = [], n_in
         else:
             assert s.rows_in == n_in and s.rows_kept + s.rows_rejected == n_in and s.rows_kept
             languages, rows_rejected = s.languages, s.rows_rejected
-        rejects = pq.read_table(corpus_store.rejects_file(out, "fuzz")).to_pylist()
+        rejects = pq.read_table(layout.rejects_file(out, "fuzz")).to_pylist()
         assert len(rejects) == rows_rejected and all(r["reason"] and r["detail"] for r in rejects)
         for lang, lines in files.items():
             path = str((src / f"{lang}.txt").resolve())
@@ -302,7 +302,7 @@ def test_table_sources_quarantine_bad_values_on_spark(spark, kind, table):
         else:
             with pytest.raises(ConfigError, match="every row was quarantined"):
                 ingest(spark, kind, path, corpus, out)
-        got = {r["row"]: r["reason"] for r in pq.read_table(corpus_store.rejects_file(out, corpus)).to_pylist()}
+        got = {r["row"]: r["reason"] for r in pq.read_table(layout.rejects_file(out, corpus)).to_pylist()}
         assert got == rejected
 
 

@@ -9,7 +9,8 @@ from conftest import shared_path
 
 from jobs.analysis.grid_spec import AnalysisSpec, DataSpec, GridSpec, Source, check_spec
 from jobs.inequity import compute_ctc, read_ctc
-from jobs.train_grid import cell_path, grid_status, plan_grid, read_cells, sample_file, train_cells
+from jobs.store.layout import grid_cell_path, grid_sample_file
+from jobs.train_grid import grid_status, plan_grid, read_cells, train_cells
 from schemas import check_schema
 from schemas.grid import GRID_CELLS, GRID_CTC
 from tokenizers_registry.registry import Registry, load_tokenizer
@@ -40,8 +41,8 @@ def trained(spark, tmp_path_factory):
 def test_samples_are_disjoint_from_evaluation_text(trained):
     out, spec, _, manifest, _ = trained
     for lang in LANGS:
-        train = set(pq.read_table(sample_file(out, spec.name, lang, "train"))["text"].to_pylist())
-        ev = pq.read_table(sample_file(out, spec.name, lang, "eval"))["text"].to_pylist()
+        train = set(pq.read_table(grid_sample_file(out, spec.name, lang, "train"))["text"].to_pylist())
+        ev = pq.read_table(grid_sample_file(out, spec.name, lang, "eval"))["text"].to_pylist()
         assert len(ev) == 1012 == manifest[lang]["n_eval"]  # FLORES devtest
         assert not train & set(ev)
         # FLORES dev (997 lines) plus the 31 UDHR units (preamble + 30 articles)
@@ -91,13 +92,13 @@ def test_trained_tokenizers_are_registered_and_load(trained):
 
 def test_rerun_trains_nothing_and_ids_are_stable(spark, trained):
     out, spec, cells, _, _ = trained
-    before = {c.cell_id: cell_path(out, c.cell_id).stat().st_mtime_ns for c in cells}
+    before = {c.cell_id: grid_cell_path(out, c.cell_id).stat().st_mtime_ns for c in cells}
     n_reg = len(Registry(out / "registry").specs())
     again, _ = plan_grid(_spec(), out)
     assert [c.cell_id for c in again] == [c.cell_id for c in cells]
     s = train_cells(spark, out, spec, again)
     assert (s.trained, s.failed, s.skipped, s.registered) == (0, 0, 18, 0)
-    assert {c.cell_id: cell_path(out, c.cell_id).stat().st_mtime_ns for c in cells} == before
+    assert {c.cell_id: grid_cell_path(out, c.cell_id).stat().st_mtime_ns for c in cells} == before
     assert len(Registry(out / "registry").specs()) == n_reg
     retry = train_cells(spark, out, spec, again, retry_failed=True)  # only the failed cells run again
     assert (retry.trained, retry.failed, retry.skipped) == (0, 6, 12)
@@ -128,7 +129,7 @@ def test_ctc_matches_the_libraries_and_falls_with_vocabulary(spark, trained):
     assert ctc.num_rows == 12
     reg = Registry(out / "registry")
     for r in ctc.to_pylist():
-        joined = " ".join(pq.read_table(sample_file(out, spec.name, r["lang"], "eval"))["text"].to_pylist())
+        joined = " ".join(pq.read_table(grid_sample_file(out, spec.name, r["lang"], "eval"))["text"].to_pylist())
         path = reg.artifact_path(reg.get(r["tokenizer_id"]))
         if path.suffix == ".model":
             expected = len(spm.SentencePieceProcessor(model_file=str(path)).encode(joined))
@@ -174,8 +175,8 @@ def test_samples_prepared_on_spark_equal_the_driver_loop(spark, tmp_path):
     assert on_spark == loop
     for lang in spec.languages:
         for kind in ("train", "eval"):
-            a = pq.read_table(sample_file(tmp_path / "loop", spec.name, lang, kind))
-            b = pq.read_table(sample_file(tmp_path / "spark", spec.name, lang, kind))
+            a = pq.read_table(grid_sample_file(tmp_path / "loop", spec.name, lang, kind))
+            b = pq.read_table(grid_sample_file(tmp_path / "spark", spec.name, lang, kind))
             assert a.equals(b) and a.num_rows > 0
     assert loop["rus_Cyrl"]["byte_premium_measured"] > 1.5
 

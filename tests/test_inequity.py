@@ -19,7 +19,7 @@ from jobs.analysis.inequity import (
     predict,
     regressions,
 )
-from jobs.reports.inequity import render_inequity_report
+from jobs.reports.grid import render_grid_report
 from schemas import check_schema, conform
 from schemas.grid import (
     GRID_CTC,
@@ -162,8 +162,8 @@ def test_analyse_and_report(tmp_path):
     assert set(t["fits"]["algorithm"].to_pylist()) == {"hf-bpe", "superbpe@0.8"}
     f_rows = [r for r in t["tests"].to_pylist() if r["test"] == "f_equal_vs_optimal"]
     assert len(f_rows) == 12 and {r["basis"] for r in f_rows} == {"predicted"}
-    paths = render_inequity_report(t, tmp_path / "report", status={"planned": 36, "done": 36, "failed": 0,
-                                                                    "remaining": 0, "failures": []})
+    paths = render_grid_report(t, tmp_path / "report", status={"planned": 36, "done": 36, "failed": 0,
+                                                                "remaining": 0, "failures": []})
     md = paths["markdown"].read_text()
     for section in ("## Power-law fits", "## Optimal vocabulary size", "## F-test", "## Paired tests",
                     "## Superword BPE vs byte-level BPE"):

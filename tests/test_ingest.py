@@ -14,7 +14,7 @@ from conftest import shared_path
 
 from jobs.corpus import readers
 from jobs.ingest import REASONS, check_config, ingest, main, validate_corpus
-from jobs.store import corpus_store
+from jobs.store import corpus_store, layout
 from schemas import CORPUS, REJECTS, check_schema
 from schemas.errors import ConfigError
 
@@ -34,7 +34,7 @@ def write_lines(path: Path, lines: list[bytes | str]) -> Path:
 
 
 def rejects_of(out, corpus) -> list[dict]:
-    path = corpus_store.rejects_file(out, corpus)
+    path = layout.rejects_file(out, corpus)
     check_schema(pq.read_schema(path), REJECTS, files=True)
     return pq.read_table(path).to_pylist()
 
@@ -44,7 +44,7 @@ def sha(path: Path) -> str:
 
 
 def corpus_files(out, corpus) -> dict[str, str]:
-    root = corpus_store.corpus_dir(out, corpus)
+    root = layout.corpus_dir(out, corpus)
     return {str(p.relative_to(root)): sha(p) for p in sorted(root.rglob("*")) if p.is_file()}
 
 
@@ -64,7 +64,7 @@ def test_flores_parquet_subset(spark, flores_parquet, tmp_path):
     assert_no_row_lost(s)
 
     for lang in FLORES5:
-        f = corpus_store.language_file(out, "flores200", lang)
+        f = layout.language_file(out, "flores200", lang)
         check_schema(pq.read_schema(f), CORPUS, files=True)
         t = corpus_store.read_language(out, "flores200", lang)
         assert t.num_rows == corpus_store.language_size(out, "flores200", lang) == 2009
@@ -190,9 +190,9 @@ def test_reingest_idempotent_and_versioned(spark, tmp_path, monkeypatch):
     new = corpus_store.read_corpus_versions(out, "txt")
     assert sorted(new) == ["eng_Latn", "fra_Latn"] and s.removed_languages == ["deu_Latn"]
     assert new["eng_Latn"] == versions["eng_Latn"] and new["fra_Latn"] != versions["fra_Latn"]
-    assert not corpus_store.corpus_dir(out, "txt").joinpath("lang=deu_Latn").exists()
+    assert not layout.corpus_dir(out, "txt").joinpath("lang=deu_Latn").exists()
     assert corpus_store.read_language(out, "txt", "fra_Latn")["text"].to_pylist()[4].endswith("(révisé)")
-    manifest = json.loads(corpus_store.versions_file(out, "txt").read_text())
+    manifest = json.loads(layout.versions_file(out, "txt").read_text())
     assert manifest == {k: {"version": new[k], "n_sentences": 12} for k in new}
 
 
@@ -224,7 +224,7 @@ def test_unchanged_source_is_not_read_again(spark, tmp_path):
     os.utime(src / "fr.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     touched = ingest(spark, "text", src, "txt", out)
     assert not touched.skipped and touched.corpus_versions == first.corpus_versions  # same text, same versions
-    corpus_store.language_file(out, "txt", "fra_Latn").unlink()  # outputs damaged: the record is not trusted
+    layout.language_file(out, "txt", "fra_Latn").unlink()  # outputs damaged: the record is not trusted
     assert not ingest(spark, "text", src, "txt", out).skipped
     assert corpus_store.language_size(out, "txt", "fra_Latn") == 10
 
@@ -539,7 +539,7 @@ def test_every_row_quarantined_says_so_through_the_cli(tmp_path, capsys, prefect
                      "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2
-    rejects = corpus_store.rejects_file(out, "allbad")
+    rejects = layout.rejects_file(out, "allbad")
     assert err.splitlines()[-1] == f"tokatlas: error: corpus 'allbad': every row was quarantined (see rejects: {rejects})"
     assert [(r["row"], r["reason"]) for r in pq.read_table(rejects).to_pylist()] == [
         (0, "invalid_utf8"), (1, "bad_record")]

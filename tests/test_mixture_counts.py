@@ -11,7 +11,6 @@ from conftest import shared_path
 
 from jobs.analysis.mixture.trajectory import (
     CountIndex,
-    cell_dir,
     pair_trajectory,
     read_trajectory,
     trajectory_for_texts,
@@ -19,7 +18,10 @@ from jobs.analysis.mixture.trajectory import (
 )
 from jobs.corpus.samples import flores_texts, write_sample
 from jobs.mixture_counts import count_cells, make_cells
-from tokenizers_registry.merges import load_merges, manifest_entries, pair_key
+from jobs.store.layout import trajectory_dir
+from tokenizers_registry.formats import load_merges
+from tokenizers_registry.merges import pair_key
+from tokenizers_registry.registry import manifest_entries
 
 
 def _merges(name):
@@ -80,7 +82,7 @@ def test_spark_job_one_task_per_cell(spark, tmp_path, flores):
     assert all(r.status == "failed" and "missing.tiktoken" in r.error for k, r in rows.items() if k[0] == "broken")
     ml, _ = _merges("clip")
     for lang in samples:
-        tr, md = read_trajectory(cell_dir(out, "clip", lang))
+        tr, md = read_trajectory(trajectory_dir(out, "clip", lang))
         ref = trajectory_for_texts(ml, pq.read_table(samples[lang])["text"].to_pylist(), 150, top_k=4)
         assert md["merges"]["n_derived"] == 48894 and tr.T == 150
         assert np.array_equal(tr.merged_count, ref.merged_count)
@@ -88,7 +90,7 @@ def test_spark_job_one_task_per_cell(spark, tmp_path, flores):
         # replicate 1: the sample's lines drawn with replacement from the stream seeded 1
         lines = pq.read_table(samples[lang])["text"].to_pylist()
         drawn = [lines[i] for i in np.random.default_rng(1).integers(0, len(lines), len(lines))]
-        rep, _ = read_trajectory(cell_dir(out, "clip", lang, replicate=1))
+        rep, _ = read_trajectory(trajectory_dir(out, "clip", lang, replicate=1))
         ref = trajectory_for_texts(ml, drawn, 150, top_k=4)
         assert rep.n_bytes == sum(len(x.encode()) for x in drawn) != tr.n_bytes  # a resample, not a copy
         assert np.array_equal(rep.merged_count, ref.merged_count) and rep.total_pairs == ref.total_pairs

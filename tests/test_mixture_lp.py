@@ -20,7 +20,7 @@ from jobs.analysis.mixture.solve import solve_full, solve_mixture
 from jobs.analysis.mixture.trajectory import trajectory_for_texts
 from jobs.corpus.samples import flores_texts
 from jobs.mixture_eval import mixture_corpus
-from tokenizers_registry.merges import load_merges
+from tokenizers_registry.formats import load_merges
 from tokenizers_registry.training import train_hf
 
 LANGS = ["eng_Latn", "deu_Latn", "rus_Cyrl", "spa_Latn"]

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from conftest import shared_path
 
-from tokenizers_registry.merges import (
-    derive_from_ranks,
-    load_merges,
-    manifest_entries,
-    map_bytes,
-    read_tekken,
-    read_tiktoken_ranks,
-)
+from tokenizers_registry.formats import load_merges
+from tokenizers_registry.formats.tekken_json.loader import read_tekken
+from tokenizers_registry.formats.tiktoken_ranks.loader import parse_rank_file
+from tokenizers_registry.merges import derive_from_ranks, map_bytes
+from tokenizers_registry.registry import manifest_entries
 
 LANGS = ["eng_Latn", "rus_Cyrl", "zho_Hans", "arb_Arab", "hin_Deva", "fra_Latn"]
 CODE = "def f(x):\n    return x**2  # héllo wörld\n\n\tclass A(object): pass 12345 3.14"
@@ -38,10 +36,11 @@ def reference_encoder(e: dict):
         import tiktoken
 
         if fmt == "tiktoken-ranks":
-            ranks, pattern = read_tiktoken_ranks(path), e["params"]["pattern"]
-        else:
-            ranks, pattern = read_tekken(path)
-        enc = tiktoken.Encoding(e["name"], pat_str=pattern, mergeable_ranks=dict(ranks), special_tokens={})
+            ranks, pattern = parse_rank_file(Path(path))[0], e["params"]["pattern"]
+        else:  # ids are rank + the special block: the same merge order
+            f = read_tekken(Path(path))
+            ranks, pattern = f.ranks, f.pattern
+        enc = tiktoken.Encoding(e["name"], pat_str=pattern, mergeable_ranks=ranks, special_tokens={})
         return lambda s: [map_bytes(enc.decode_single_token_bytes(i)) for i in enc.encode_ordinary(s)]
     if fmt == "hf-tokenizer-json":
         from tokenizers import Tokenizer

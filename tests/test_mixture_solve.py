@@ -13,15 +13,22 @@ from conftest import shared_path
 from jobs.analysis.mixture.problem import replicate_weights
 from jobs.analysis.mixture.solve import load_problem, solve_full, solve_mixture
 from jobs.analysis.mixture.trajectory import (
-    cell_dir,
     resample,
     trajectory_for_texts,
     write_trajectory,
 )
 from jobs.analysis.mixture.worker import INSTALL_HINT, ortools_available
 from jobs.corpus.samples import flores_texts
-from jobs.mixture_solve import estimates_path, load_solution, replicate_path, solve_dir, solve_job
-from tokenizers_registry.merges import load_merges, manifest_entries
+from jobs.mixture_solve import load_solution, solve_job
+from jobs.store.layout import (
+    estimates_path,
+    replicate_path,
+    solution_file,
+    solve_dir,
+    trajectory_dir,
+)
+from tokenizers_registry.formats import load_merges
+from tokenizers_registry.registry import manifest_entries
 
 LANGS = ["eng_Latn", "deu_Latn", "rus_Cyrl"]
 T = 120
@@ -39,12 +46,16 @@ def out(tmp_path_factory):
         texts = flores_texts(flores, lang, ("dev",))[:200]
         tr = trajectory_for_texts(ml, texts, T, top_k=3)
         for tok in ("gpt2", "broken"):
-            write_trajectory(tr, cell_dir(out, tok, lang), {"tokenizer": tok, "category": lang})
+            write_trajectory(tr, trajectory_dir(out, tok, lang), {"tokenizer": tok, "category": lang})
         for b in (1, 2):  # sample-bootstrap replicates, as the counting job writes them
             rt = trajectory_for_texts(ml, resample(texts, b), T, top_k=3)
-            write_trajectory(rt, cell_dir(out, "gpt2", lang, b), {"tokenizer": "gpt2", "category": lang})
-    (cell_dir(out, "broken", "deu_Latn") / "deltas.parquet").write_bytes(b"not parquet")
+            write_trajectory(rt, trajectory_dir(out, "gpt2", lang, b), {"tokenizer": "gpt2", "category": lang})
+    (trajectory_dir(out, "broken", "deu_Latn") / "deltas.parquet").write_bytes(b"not parquet")
     return out
+
+
+def key(s: dict) -> tuple[str, str, str]:
+    return s["out"], s["tokenizer"], s["fingerprint"]
 
 
 def spec(out, tokenizer, method="lazy", B=3, fingerprint="fp1"):
@@ -67,10 +78,10 @@ def test_spark_replicates_equal_the_in_process_bootstrap(spark, out, method):
     universe = np.unique(np.concatenate([np.r_[tr.init_pair, tr.delta_pair] for tr in prob.trajs]))
     all_pairs = [universe[(prob.exact(universe, np.full(len(universe), t)) > 0).any(axis=1)] for t in range(T)]
     for b in (1, 2, 3):
-        r = json.loads(replicate_path(s, b).read_text())
+        r = json.loads(replicate_path(*key(s), b).read_text())
         _, obj = solve_full(prob, all_pairs, step_weights=replicate_weights(prob, 0, b), return_objective=True)
         assert np.isclose(r["objective"], obj, rtol=1e-7), (b, r["objective"], obj)
-    boot = np.array([json.loads(replicate_path(s, b).read_text())["proportion"] for b in (1, 2, 3)])
+    boot = np.array([json.loads(replicate_path(*key(s), b).read_text())["proportion"] for b in (1, 2, 3)])
     assert np.allclose(res["lo"], np.percentile(boot, 2.5, axis=0)) and res["n_bootstrap"] == 3
     table = pq.read_table(estimates_path(out, "gpt2")).to_pylist()
     assert [r["proportion_hi"] for r in table] == res["hi"] and {r["bootstrap"] for r in table} == {"merges"}
@@ -83,13 +94,13 @@ def test_rerun_skips_finished_units_and_a_bad_tokenizer_fails_alone(spark, out):
     assert first["gpt2"]["error"] is None
     err = first["broken"]["error"]
     assert first["broken"]["result"] is None and err.startswith("broken main solve:") and "deltas.parquet" in err
-    assert not (solve_dir(bad) / "main.npz").exists() and not estimates_path(out, "broken").exists()
+    assert not solution_file(*key(bad)).exists() and not estimates_path(out, "broken").exists()
     # a crash after replicate 1: replicates 2 and 3 lost, a temp file left behind
-    main = solve_dir(good) / "main.npz"
-    kept = {p: p.stat().st_mtime_ns for p in (main, replicate_path(good, 1))}
+    main = solution_file(*key(good))
+    kept = {p: p.stat().st_mtime_ns for p in (main, replicate_path(*key(good), 1))}
     for b in (2, 3):
-        replicate_path(good, b).unlink()
-    (solve_dir(good) / ".replicate=2.json.dead.tmp").write_text("{")
+        replicate_path(*key(good), b).unlink()
+    (solve_dir(*key(good)) / ".replicate=2.json.dead.tmp").write_text("{")
     [again] = solve_job(spark, [good])
     timeless = lambda r: {k: v for k, v in r.items() if k != "lp_seconds"}  # noqa: E731
     assert timeless(again["result"]) == timeless(first["gpt2"]["result"])  # replicates 2, 3 solved again: same
@@ -100,7 +111,7 @@ def test_rerun_skips_finished_units_and_a_bad_tokenizer_fails_alone(spark, out):
     fresh = spec(out, "gpt2", fingerprint="fp-new", B=1)
     [new] = solve_job(None, [fresh])  # no Spark session: the same units in this process
     assert new["result"]["proportion"] == first["gpt2"]["result"]["proportion"] and new["result"]["n_bootstrap"] == 1
-    assert not solve_dir(good).exists() and (solve_dir(fresh) / "main.npz").exists()
+    assert not solve_dir(*key(good)).exists() and solution_file(*key(fresh)).exists()
 
 
 @pytest.mark.shared
@@ -112,7 +123,7 @@ def test_sample_bootstrap_replicates_solve_the_resampled_trajectories(spark, out
     assert row["error"] is None, row["error"]
     assert row["result"]["bootstrap"] == "samples" and row["result"]["n_bootstrap"] == 2
     for b in (1, 2):
-        rep = json.loads(replicate_path(s, b).read_text())
+        rep = json.loads(replicate_path(*key(s), b).read_text())
         ref = solve_mixture(load_problem(out, "gpt2", LANGS, T, replicate=b), method="lazy")
         assert np.isclose(rep["objective"], ref.objective, rtol=1e-7), (b, rep["objective"], ref.objective)
         assert np.allclose(rep["proportion"], ref.proportion, atol=1e-5)

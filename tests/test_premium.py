@@ -26,12 +26,12 @@ from jobs.premium import (
     bootstrap_weights,
     compute_premium,
     main,
-    premium_file,
     premium_matrix,
     write_premium,
 )
 from jobs.reports.premium import render_premium_report
-from jobs.store.layout import cell_file, write_parquet_atomic
+from jobs.store.atomic import write_parquet_atomic
+from jobs.store.layout import cell_file, premium_file
 from schemas import (
     CORPUS_COUNTS,
     PREMIUM,
@@ -309,7 +309,7 @@ def test_config_errors(spark, tmp_path, dataset, raw_counts):
 
 
 def test_main_other_reference_with_report(spark, dataset, capsys):
-    argv = ["--out", str(dataset), "--corpus", CORPUS, "--n-bootstrap", "50", "--tokenizers", "gpt2,claude-legacy"]
+    argv = ["--out", str(dataset), "--corpus", CORPUS, "--bootstrap", "50", "--tokenizers", "gpt2,claude-legacy"]
     assert main([*argv, "--reference", "fra_Latn", "--report"]) == 0
     t = pq.read_table(premium_file(dataset, CORPUS, "fra_Latn"))
     assert t.num_rows == 2 * len(LANGS) and set(t["reference_lang"].to_pylist()) == {"fra_Latn"}

@@ -1,7 +1,8 @@
 """`jobs.store.query`: every dataset as a DuckDB view / polars scan / Spark read, on a small real run.
 
-The session fixture `premium_out` (also used by test_run_log.py and test_cli.py) runs the real
-token-premium flow (Prefect, Spark) on FLORES: 3 languages x 2 x 20 sentences x 2 tokenizers.
+The session fixture `premium_out` (tests/conftest.py; also used by test_catalog.py, test_cli.py and
+test_run_log.py) runs the real token-premium flow (Prefect, Spark) on FLORES: 3 languages x 2 x 20
+sentences x 2 tokenizers.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from helpers import write_flores_folder, write_manifest_subset
+from conftest import PREMIUM_OUT_LANGS as LANGS  # premium_out's run
+from conftest import PREMIUM_OUT_NAMES as NAMES
+from conftest import PREMIUM_OUT_PER_SPLIT as PER_SPLIT
 
-from jobs.store.layout import write_parquet_atomic
+from jobs.store.atomic import write_parquet_atomic
+from jobs.store.layout import dataset_files
 from jobs.store.query import (
     QueryError,
-    dataset_files,
     duckdb_connection,
     duckdb_type,
     query,
@@ -28,23 +31,7 @@ from jobs.store.query import (
 )
 from schemas import DATASETS, conform
 
-LANGS = ["eng_Latn", "deu_Latn", "ell_Grek"]
-PER_SPLIT = 20
-NAMES = ["gpt2", "mistral-v1"]
 WRITTEN_BY_PREMIUM = {"corpus", "rejects", "tokenizers", "token_counts", "corpus_counts", "premium", "run_log"}
-
-
-@pytest.fixture(scope="session")
-def premium_out(prefect_harness, spark, tmp_path_factory):
-    """(params, result) of one real token-premium flow run on a FLORES subset."""
-    from flows.premium_flow import PremiumParams, token_premium
-
-    folder = write_flores_folder(tmp_path_factory.mktemp("flores_q"), LANGS, PER_SPLIT)
-    manifest = write_manifest_subset(tmp_path_factory.mktemp("manifest_q") / "MANIFEST.json", NAMES)
-    out = tmp_path_factory.mktemp("premium_q") / "out"
-    params = PremiumParams(out=str(out), corpus_source="flores-folder", corpus_path=str(folder), corpus_name="mini",
-                           tokenizer_manifest=str(manifest), n_bootstrap=20)
-    return params, token_premium(params)
 
 
 def _file_rows(out, name: str) -> int:
@@ -405,7 +392,7 @@ def test_premium_report_markdown_escapes_names(tmp_path):
 
 
 def test_mixture_report_markdown_escapes_names(tmp_path):
-    from jobs.mixture_eval import markdown_table, write_mixture_report
+    from jobs.reports.mixture import markdown_table, write_mixture_report
 
     est = {HOSTILE: {"categories": ["a|b", "c`d"], "proportion": [0.25, 0.75], "lo": None, "hi": None,
                      "status": "optimal", "n_constraints": 3, "T": 10}}

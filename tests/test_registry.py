@@ -205,8 +205,7 @@ WANT = 'expected a JSON object with a "tokenizers" array of {"name", "file", ...
     pytest.param(b"[" * 100000 + b"]" * 100000, f"JSON nested too deeply; {WANT}", id="deeply-nested"),
 ])
 def test_malformed_manifests_are_one_line_config_errors(tmp_path, text, message):
-    from tokenizers_registry.merges import manifest_entries
-    from tokenizers_registry.registry import read_manifest
+    from tokenizers_registry.registry import manifest_entries, read_manifest
 
     m = tmp_path / "MANIFEST.json"
     m.write_bytes(text)
@@ -219,7 +218,7 @@ def test_malformed_manifests_are_one_line_config_errors(tmp_path, text, message)
 
 def test_manifest_entries_and_add_manifest_share_the_confinement(tmp_path, manifest):
     """A file outside the manifest's folder is refused by both readers unless allowed; never opened."""
-    from tokenizers_registry.merges import manifest_entries
+    from tokenizers_registry.registry import manifest_entries
 
     m = tmp_path / "MANIFEST.json"
     m.write_text(json.dumps({"tokenizers": [{"name": "passwd", "file": "../" * 12 + "etc/passwd",

@@ -22,17 +22,18 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import session_processes, wait_until
 from prefect import flow, task
-from test_query import LANGS, NAMES, premium_out  # noqa: F401  (session fixture)
+from test_query import LANGS, NAMES
 
 from flows.retries import retry_unless_config_error
-from jobs.store.run_log import mark, mark_interrupted, read_run_log, run_log_dir
+from jobs.store.layout import run_log_dir
+from jobs.store.run_log import mark, mark_interrupted, read_run_log
 from jobs.store.runs import logged_run
 from schemas import check_schema
 from schemas.errors import ConfigError, TransientError
 from schemas.run_log import RUN_LOG
 
 
-def test_flow_run_appends_a_row_with_inputs_counts_and_stages(premium_out):  # noqa: F811
+def test_flow_run_appends_a_row_with_inputs_counts_and_stages(premium_out):
     params, result = premium_out
     rows = [r for r in read_run_log(params.out).to_pylist() if r["flow"] == "token-premium"]
     first = rows[0]
@@ -56,7 +57,7 @@ def test_flow_run_appends_a_row_with_inputs_counts_and_stages(premium_out):  # n
         check_schema(pq.read_schema(f), RUN_LOG)
 
 
-def test_rerun_skips_and_failed_run_is_logged(premium_out, tmp_path):  # noqa: F811
+def test_rerun_skips_and_failed_run_is_logged(premium_out, tmp_path):
     from flows.premium_flow import PremiumParams, token_premium
 
     # On a copy: the session fixture's outputs stay those of its own parameters for later tests.
@@ -230,7 +231,7 @@ def test_disk_full_run_leaves_one_failed_row(prefect_harness, tmp_path):
 SLEEPER = """
 import sys
 from dataclasses import dataclass
-from jobs.store.run_log import logged_run
+from jobs.store.runs import logged_run
 
 @dataclass
 class P:
@@ -288,7 +289,7 @@ def _rows(path: Path) -> list[dict]:
     return sorted(t.to_pylist(), key=lambda r: json.dumps(r, sort_keys=True, default=str))
 
 
-def test_killed_cli_run_leaves_no_orphan_and_is_logged_interrupted(premium_out, tmp_path):  # noqa: F811
+def test_killed_cli_run_leaves_no_orphan_and_is_logged_interrupted(premium_out, tmp_path):
     """SIGKILL a real `tokatlas run` once its flow has started: no process of it (Prefect's temporary
     server, Spark) stays alive; the next run logs it as interrupted and writes what an uninterrupted
     run writes."""

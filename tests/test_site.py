@@ -9,7 +9,6 @@ trained on a known mixture. The site is then built and every page loaded in Chro
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 import subprocess
 import uuid
@@ -21,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import shared_path
+from conftest import CHROMIUM, shared_path
 
 from jobs.reports.site import build_site
 from schemas import conform
@@ -31,7 +30,6 @@ pytestmark = pytest.mark.shared
 LANGS = ["eng_Latn", "deu_Latn", "ell_Grek"]
 PER_SPLIT = 25
 NAMES = ["gpt2", "mistral-v1"]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOT = (1280, 2000)
 
 
@@ -117,8 +115,8 @@ def _mixture(out: Path, tmp: Path) -> None:
     from jobs.analysis.mixture.solve import solve_mixture
     from jobs.analysis.mixture.trajectory import trajectory_for_texts
     from jobs.mixture_eval import mixture_corpus
-    from jobs.store.layout import write_parquet_atomic
-    from tokenizers_registry.merges import load_merges
+    from jobs.store.atomic import write_parquet_atomic
+    from tokenizers_registry.formats import load_merges
     from tokenizers_registry.training import train_hf
 
     train = {lang: _flores(lang, "dev")[:250] for lang in LANGS}
@@ -148,9 +146,8 @@ def site(prefect_harness, spark, tmp_path_factory):
 
 # -- Chromium ----------------------------------------------------------------------------------------
 def chromium(tmp: Path, url: str, *args: str) -> str:
-    """Run headless Chromium on `url` with a fresh profile and no network; returns stdout."""
-    if CHROMIUM is None:
-        pytest.skip("chromium not installed (Debian: apt-get install -y chromium)")
+    """Run headless Chromium on `url` with a fresh profile and no network; returns stdout.
+    The calling test takes the `browser` fixture (it skips where Chromium is not installed)."""
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
            "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp / f'profile-{uuid.uuid4().hex}'}",
@@ -240,7 +237,7 @@ def test_site_files_are_relative_and_offline(site):
     assert not list(out.glob(".site-*")) and not list(out.glob(".index.html.*"))
 
 
-def test_index_renders_with_a_card_and_thumbnail_per_family(site, tmp_path):
+def test_index_renders_with_a_card_and_thumbnail_per_family(site, browser, tmp_path):
     out, res = site
     d = dom(tmp_path, res.index)
     assert_figures(d, 4)
@@ -252,7 +249,7 @@ def test_index_renders_with_a_card_and_thumbnail_per_family(site, tmp_path):
     assert png_size(shot) == SHOT
 
 
-def test_premium_page_tables_figures_and_sorting(site, tmp_path):
+def test_premium_page_tables_figures_and_sorting(site, browser, tmp_path):
     out, res = site
     path = out / "premium" / "corpus=mini" / "reference=eng_Latn.parquet"
     premium = pq.read_table(path)
@@ -281,7 +278,7 @@ def test_premium_page_tables_figures_and_sorting(site, tmp_path):
     assert png_size(shot) == SHOT
 
 
-def test_grid_mixture_coverage_pages(site, tmp_path):
+def test_grid_mixture_coverage_pages(site, browser, tmp_path):
     out, res = site
     ana = out / "grid" / "mini" / "analysis"
     d = dom(tmp_path, res.pages["grid"], "#sort=grid-mini-ctc:ctc")

@@ -30,17 +30,16 @@ import pytest
 from conftest import ROOT, shared_path
 from helpers import make_english_only_bpe
 
-from jobs.analysis.mixture.trajectory import cell_dir, read_trajectory, trajectory_for_texts
+from jobs.analysis.mixture.trajectory import read_trajectory, trajectory_for_texts
 from jobs.corpus.samples import write_sample
 from jobs.encode import encode
 from jobs.ingest import _write_language
 from jobs.mixture_counts import count_cells, make_cells
 from jobs.store import corpus_store
-from jobs.store.layout import registry_dir
+from jobs.store.layout import registry_dir, trajectory_dir
 from jobs.token_freqs import read_token_freqs, token_freqs
 from schemas.errors import ConfigError, TokenizerFileError
-from tokenizers_registry.formats import load_format
-from tokenizers_registry.merges import load_merges
+from tokenizers_registry.formats import load_format, load_merges
 from tokenizers_registry.registry import (
     Registry,
     TokenizerSpec,
@@ -237,9 +236,9 @@ def test_mixture_counts_panicking_pretokenizer_fails_only_its_own_cells(spark, t
         ml = load_merges(tok["path"], tok["format"], tok["params"], tok["name"])
         for lang in LANGS:
             if (tok["name"], lang) in FAILING:
-                assert not (cell_dir(out, tok["name"], lang) / "steps.parquet").exists()
+                assert not (trajectory_dir(out, tok["name"], lang) / "steps.parquet").exists()
                 continue
-            tr, _ = read_trajectory(cell_dir(out, tok["name"], lang))
+            tr, _ = read_trajectory(trajectory_dir(out, tok["name"], lang))
             ref = trajectory_for_texts(ml, pq.read_table(samples[lang])["text"].to_pylist(), 40, top_k=3)
             assert np.array_equal(tr.merged_count, ref.merged_count) and tr.n_bytes == ref.n_bytes
 

@@ -13,7 +13,8 @@ import pytest
 from conftest import shared_path
 from test_token_freqs import LANGS, write_small_corpus
 
-from flows.trim_flow import TrimParams, add_cli, params_from_args, vocab_trim
+from flows.trim_flow import TrimParams, add_cli, vocab_trim
+from jobs.runtime.params import params_from_args
 from jobs.store.layout import registry_dir
 from jobs.trim import TrimRequest, trim_tokenizer
 from schemas import check_schema
@@ -33,11 +34,12 @@ def test_cli_registers_trim():
     a = ap.parse_args(["trim", "--tokenizer", "gpt2", "--languages", "eng_Latn,fra_Latn", "--min-frequency", "2",
                        "--top-n", "5000", "--keep-tokens", "a,b", "--language-set", "eu=deu_Latn,fra_Latn",
                        "--out", "o"])
-    p = params_from_args(a)
+    p = params_from_args(TrimParams, a)
     assert p.language_sets == {"eu": ["deu_Latn", "fra_Latn"]}
     assert p.checked().coverage_languages == ["eng_Latn", "fra_Latn", "deu_Latn"]
     with pytest.raises(ConfigError, match="NAME=lang"):
-        params_from_args(ap.parse_args(["trim", "--tokenizer", "g", "--languages", "eng_Latn", "--language-set", "eu"]))
+        params_from_args(TrimParams, ap.parse_args(["trim", "--tokenizer", "g", "--languages", "eng_Latn",
+                                                    "--language-set", "eu"]))
     assert (p.tokenizer, p.languages, p.min_frequency, p.top_n, p.keep_tokens, p.out) == (
         "gpt2", ["eng_Latn", "fra_Latn"], 2, 5000, ["a", "b"], "o")
     assert (p.splits, p.heldout_splits) == (["dev"], ["devtest"]) and callable(a.func)

@@ -20,8 +20,8 @@ from conftest import shared_path
 
 from jobs.trim import check_faithfulness, id_lookup
 from schemas.errors import ConfigError
-from tokenizers_registry.formats import load_format
-from tokenizers_registry.trim import open_trimmer, plan_keep
+from tokenizers_registry.formats import load_format, open_trimmer
+from tokenizers_registry.trim.plan import plan_keep
 
 pytestmark = pytest.mark.shared
 
@@ -155,7 +155,7 @@ def test_hf_byte_level_bpe_claude(texts, tmp_path):
     pos = {m: i for i, m in enumerate(old_merges)}
     assert [pos[m] for m in merges] == sorted(pos[m] for m in merges)  # merge order kept
     assert len(merges) < len(old_merges)
-    from tokenizers_registry.merges import bytes_to_unicode
+    from tokenizers_registry.formats._common import bytes_to_unicode
 
     assert all(c in vocab for c in bytes_to_unicode().values())  # the 256 byte symbols
 

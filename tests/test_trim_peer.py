@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from test_trim_formats import flores
 
-from tokenizers_registry.formats import load_format
+from tokenizers_registry.formats import load_format, open_trimmer
 from tokenizers_registry.training import train_sentencepiece
-from tokenizers_registry.trim import open_trimmer, plan_keep
+from tokenizers_registry.trim.plan import plan_keep
 
 pytestmark = pytest.mark.shared
 

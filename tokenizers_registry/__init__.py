@@ -1,4 +1,6 @@
-"""Tokenizer specs, per-format loaders behind one interface, and the artifact store."""
+"""Tokenizer specs and the registry, one package per file format (`formats/`: loader, trimmer,
+merges, listed in one table), the shared trimming and merge-list machinery, training, and the
+artifact store."""
 
 from schemas.errors import ConfigError, TokatlasError, TokenizerFileError
 from tokenizers_registry.base import Tokenizer

@@ -1,8 +1,9 @@
-"""Ordered BPE merges for every BPE format tokatlas loads, plus the matching pre-tokenizer.
+"""The `MergeList` every format's merge extraction returns, and the pieces those share.
 
 Data mixture inference (Hayase et al. 2024) needs two things from a BPE tokenizer:
 the ordered merge list and the exact way text becomes "words" of initial symbols
-before merging. `load_merges(path, fmt, params)` returns both as a `MergeList`.
+before merging. `tokenizers_registry.formats.load_merges(path, fmt, params)` returns both
+as a `MergeList`, built by `formats/<format>/merges.py` from the format's own parser.
 
 Symbols are strings in the tokenizer's own alphabet (byte-level formats use the GPT-2
 `bytes_to_unicode` mapping, CLIP adds `</w>` to a word's last symbol) and integer ids:
@@ -14,34 +15,24 @@ Symbols are strings in the tokenizer's own alphabet (byte-level formats use the 
 so ids agree across samples without a shared table, and a pair fits in one int64
 (`pair_key`). Rank formats (tiktoken, Tekken) and SentencePiece BPE store ranks or
 scores instead of merges: merge t is derived by re-running BPE on token t's symbols
-with lower-ranked tokens only, which must end in exactly two parts.
+with lower-ranked tokens only, which must end in exactly two parts (`derive_from_ranks`).
+Shared here: the pair keys, the byte-level regex pre-tokenizer of the rank formats, and
+that derivation; pre-tokenizers peculiar to one format live in its `merges.py`.
 """
 
 from __future__ import annotations
 
-import base64
-import gzip
-import json
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from schemas.errors import ConfigError, TokenizerFileError
 from tokenizers_registry.formats._common import bytes_to_unicode
 
 END_OFFSET = 0x110000
 MERGED_BASE = 0x220000
 PAIR_SHIFT = 22  # ids < 2**22, so a pair key < 2**44
-BPE_FORMATS = ("hf-tokenizer-json", "tiktoken-ranks", "tekken-json", "sentencepiece-model", "clip-merges")
-CLIP_PATTERN = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
-SP_SPACE = "\u2581"
-
-
 
 
 def map_bytes(b: bytes) -> str:
@@ -109,95 +100,6 @@ class RegexBytePretokenizer(Pretokenizer):
             raise TimeoutError(f"pre-tokenization pattern {self.pattern!r} ran over {REGEX_SECONDS} s on one "
                                f"text of {len(text)} characters (catastrophic backtracking)") from None
         return [map_bytes(w.encode("utf-8")) for w in found]
-
-
-class HFPretokenizer(Pretokenizer):
-    """HF tokenizer.json: the library's own normaliser and pre-tokenizer."""
-
-    def __init__(self, path: str | Path):
-        from tokenizers import Tokenizer
-
-        self._tok = Tokenizer.from_file(str(path))
-
-    def words(self, text: str) -> list[str]:
-        if self._tok.normalizer is not None:
-            text = self._tok.normalizer.normalize_str(text)
-        if self._tok.pre_tokenizer is None:
-            return [text] if text else []
-        return [w for w, _ in self._tok.pre_tokenizer.pre_tokenize_str(text)]
-
-
-@lru_cache(maxsize=65536)
-def _sp_class(ch: str) -> str:
-    """Character class SentencePiece's trainer refuses to merge across (script, digit)."""
-    if ch.isdigit():
-        return "digit:" + ch  # split_digits: every digit is its own word
-    if ch == SP_SPACE:
-        return "space"
-    cat = unicodedata.category(ch)
-    if cat[0] in "LM":
-        import regex
-
-        for script in ("Han", "Hiragana", "Katakana"):
-            if regex.match(rf"\p{{Script={script}}}", ch):
-                return "Han"  # SentencePiece treats these as one script
-        name = unicodedata.name(ch, "")
-        return name.split(" ")[0] if name else "Other"
-    return "Common"
-
-
-class SentencePiecePretokenizer(Pretokenizer):
-    """SentencePiece BPE: identity/NFKC normaliser, dummy prefix, spaces as U+2581.
-
-    Words start at each U+2581 and are cut where the trainer would not merge
-    (script changes, digits when split_digits), so competitor pairs are ones the
-    trainer could have chosen.
-    """
-
-    def __init__(self, add_dummy_prefix: bool = True, nfkc: bool = False, split_digits: bool = True,
-                 split_by_script: bool = True):
-        self.add_dummy_prefix, self.nfkc = add_dummy_prefix, nfkc
-        self.split_digits, self.split_by_script = split_digits, split_by_script
-
-    def normalize(self, text: str) -> str:
-        if self.nfkc:
-            text = unicodedata.normalize("NFKC", text)
-        text = text.replace(" ", SP_SPACE)
-        return SP_SPACE + text if self.add_dummy_prefix and text else text
-
-    def words(self, text: str) -> list[str]:
-        text = self.normalize(text)
-        out: list[str] = []
-        start, prev = 0, None
-        for i, ch in enumerate(text):
-            cls = _sp_class(ch) if (self.split_by_script or self.split_digits) else "x"
-            if not self.split_by_script and not cls.startswith("digit"):
-                cls = "x"
-            if i > start and (ch == SP_SPACE or cls.startswith("digit") or
-                              (prev != cls and prev != "space")):
-                out.append(text[start:i])
-                start = i
-            prev = cls
-        if start < len(text):
-            out.append(text[start:])
-        return out
-
-
-class ClipPretokenizer(Pretokenizer):
-    """CLIP: whitespace-normalised, lower-cased, regex split, byte-mapped, </w> on the last symbol."""
-
-    end_of_word = True
-
-    def __init__(self):
-        import regex
-
-        self._re = regex.compile(CLIP_PATTERN, regex.IGNORECASE)
-
-    def words(self, text: str) -> list[str]:
-        import html
-
-        text = " ".join(html.unescape(html.unescape(text)).split()).lower()
-        return [map_bytes(w.encode("utf-8")) for w in self._re.findall(text)]
 
 
 # -- merge lists -----------------------------------------------------------------------
@@ -338,120 +240,8 @@ def derive_from_ranks(tokens: Sequence[Sequence[str]]) -> tuple[list[tuple[str, 
     return merges, skipped, n_multi
 
 
-# -- per-format readers -----------------------------------------------------------------
-def read_tiktoken_ranks(path: Path) -> list[tuple[bytes, int]]:
-    out = []
-    with open(path, "rb") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) != 2:
-                continue  # Whisper's empty placeholder rank
-            out.append((base64.b64decode(parts[0]), int(parts[1])))
-    out.sort(key=lambda x: x[1])
-    return out
-
-
-def read_tekken(path: Path) -> tuple[list[tuple[bytes, int]], str]:
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    cfg = doc["config"]
-    # mistral-common keeps the first default_vocab_size - num_special ranks
-    n = cfg.get("default_vocab_size", len(doc["vocab"]) + cfg.get("default_num_special_tokens", 0))
-    n -= cfg.get("default_num_special_tokens", 0)
-    vocab = sorted(doc["vocab"], key=lambda v: v["rank"])[:n]
-    return [(base64.b64decode(v["token_bytes"]), v["rank"]) for v in vocab], cfg["pattern"]
-
-
-def _from_ranks(name, fmt, ranks, pattern) -> MergeList:
+def rank_merge_list(name: str, fmt: str, tokens: Iterable[bytes], pattern: str) -> MergeList:
+    """The MergeList of a byte-level rank BPE (tiktoken, Tekken) from its token bytes in rank order."""
     table = bytes_to_unicode()
-    tokens = [[table[x] for x in b] for b, _ in ranks]
-    merges, skipped, n = derive_from_ranks(tokens)
+    merges, skipped, n = derive_from_ranks([[table[x] for x in b] for b in tokens])
     return MergeList(name, fmt, merges, RegexBytePretokenizer(pattern), n_candidates=n, skipped=skipped)
-
-
-def load_hf_json(path: Path, name: str) -> MergeList:
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    model = doc.get("model") or {}
-    if model.get("type") != "BPE":
-        raise ConfigError(f"{path}: not a BPE tokenizer (model type {model.get('type')!r}); no merges to infer from")
-    if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix"):
-        raise ConfigError(f"{path}: BPE with subword prefix/suffix is not supported by mixture inference")
-    raw = model.get("merges") or []
-    merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in raw]
-    return MergeList(name, "hf-tokenizer-json", merges, HFPretokenizer(path), n_candidates=len(merges))
-
-
-def load_sentencepiece(path: Path, name: str) -> MergeList:
-    from sentencepiece import sentencepiece_model_pb2 as pb
-
-    m = pb.ModelProto()
-    m.ParseFromString(Path(path).read_bytes())
-    if m.trainer_spec.model_type != pb.TrainerSpec.BPE:
-        raise ConfigError(f"{path}: SentencePiece model is not BPE; no merges to infer from")
-    normal = [(i, p.piece, p.score) for i, p in enumerate(m.pieces) if p.type == pb.ModelProto.SentencePiece.NORMAL]
-    # The trainer scores pieces -0, -1, -2, ...; pieces far outside that range were added by hand
-    # (e.g. Mistral's whitespace runs at -1e9) and never came from a merge.
-    bound = 10.0 * len(m.pieces)
-    kept = [x for x in normal if abs(x[2]) <= bound]
-    dropped = [x for x in normal if abs(x[2]) > bound and len(x[1]) > 1]
-    kept.sort(key=lambda x: (-x[2], x[0]))
-    chars = [x for x in normal if len(x[1]) == 1]  # single characters are the alphabet, whatever their score
-    tokens = [list(p) for _, p, _ in chars] + [list(p) for _, p, _ in kept if len(p) > 1]
-    merges, skipped, n = derive_from_ranks(tokens)
-    ns = m.normalizer_spec
-    pre = SentencePiecePretokenizer(add_dummy_prefix=ns.add_dummy_prefix, nfkc="nfkc" in ns.name,
-                                    split_digits=m.trainer_spec.split_digits,
-                                    split_by_script=m.trainer_spec.split_by_unicode_script)
-    return MergeList(name, "sentencepiece-model", merges, pre, n_candidates=n, skipped=skipped,
-                     n_dropped_manual=len(dropped))
-
-
-def load_clip(path: Path, name: str) -> MergeList:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    # CLIP's SimpleTokenizer uses lines[1 : 49152 - 256 - 2 + 1]
-    merges = [tuple(line.split()) for line in lines[1:49152 - 256 - 2 + 1] if line.strip()]
-    return MergeList(name, "clip-merges", merges, ClipPretokenizer(), n_candidates=len(merges))
-
-
-def load_merges(path: str | Path, fmt: str, params: dict | None = None, name: str | None = None) -> MergeList:
-    """Ordered merges and pre-tokenizer of a BPE tokenizer file of format `fmt`.
-
-    params: `pattern` (pre-tokenization regex) is required for tiktoken-ranks.
-    """
-    path = Path(path)
-    params = dict(params or {})
-    name = name or path.name.split(".")[0]
-    if not path.is_file():
-        raise TokenizerFileError(f"{path}: no such tokenizer file")
-    if fmt == "tiktoken-ranks":
-        if not params.get("pattern"):
-            raise ConfigError(f"{path}: tiktoken-ranks needs a pre-tokenization pattern")
-        return _from_ranks(name, fmt, read_tiktoken_ranks(path), params["pattern"])
-    if fmt == "tekken-json":
-        ranks, pattern = read_tekken(path)
-        return _from_ranks(name, fmt, ranks, params.get("pattern") or pattern)
-    if fmt == "hf-tokenizer-json":
-        return load_hf_json(path, name)
-    if fmt == "sentencepiece-model":
-        return load_sentencepiece(path, name)
-    if fmt == "clip-merges":
-        return load_clip(path, name)
-    raise ConfigError(f"{path}: format {fmt!r} has no BPE merges; BPE formats: {', '.join(BPE_FORMATS)}")
-
-
-def manifest_entries(manifest: str | Path, names: Sequence[str] | None = None, bpe_only: bool = True, *,
-                     allow_outside: bool = False) -> list[dict]:
-    """Tokenizer entries of a MANIFEST.json as {name, format, path, params} (BPE ones by default),
-    read and checked by `registry.read_manifest`."""
-    from tokenizers_registry.registry import read_manifest
-
-    out = []
-    for e in read_manifest(manifest, allow_outside=allow_outside):
-        fmt = e.get("format")
-        if names and e["name"] not in names:
-            continue
-        if bpe_only and (fmt not in BPE_FORMATS or "wordpiece" in e["name"]):
-            continue
-        params = {"pattern": e["pattern"]} if fmt == "tiktoken-ranks" and e.get("pattern") else {}
-        out.append({"name": e["name"], "format": fmt, "path": str(e["path"]), "params": params})
-    return out

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +27,7 @@ from schemas import TOKENIZERS, conform, validate
 from schemas.errors import ConfigError, TokenizerFileError
 from schemas.names import check_name, printable
 from tokenizers_registry.base import Tokenizer
-from tokenizers_registry.formats import FORMATS, load_format, sniff_format
+from tokenizers_registry.formats import FORMATS, check_format, load_format, sniff_format
 from tokenizers_registry.formats._common import check_encodes
 from tokenizers_registry.store import Store, inside, is_url, resolve_under, sha256_file  # noqa: F401  (resolve_under: public)
 
@@ -139,6 +140,27 @@ def read_manifest(path: str | Path, *, allow_outside: bool = False) -> list[dict
     return out
 
 
+def manifest_params(entry: dict) -> dict:
+    """Loader parameters of a manifest entry: the pattern of a tiktoken rank file (the file lacks it)."""
+    pattern = entry.get("pattern")
+    return {"pattern": pattern} if entry.get("format") == "tiktoken-ranks" and pattern else {}
+
+
+def manifest_entries(manifest: str | Path, names: Sequence[str] | None = None, bpe_only: bool = True, *,
+                     allow_outside: bool = False) -> list[dict]:
+    """Tokenizer entries of a MANIFEST.json as {name, format, path, params}; by default only those
+    whose format gives BPE merges (mixture inference), WordPiece files aside."""
+    out = []
+    for e in read_manifest(manifest, allow_outside=allow_outside):
+        fmt = e.get("format")
+        if names and e["name"] not in names:
+            continue
+        if bpe_only and (fmt not in FORMATS or not FORMATS[fmt].merges or "wordpiece" in e["name"]):
+            continue
+        out.append({"name": e["name"], "format": fmt, "path": str(e["path"]), "params": manifest_params(e)})
+    return out
+
+
 class Registry:
     """Tokenizer specs and artifacts under one root: a directory or an fsspec URL."""
 
@@ -199,8 +221,7 @@ class Registry:
         if expected_sha256 and sha != expected_sha256.lower():
             raise TokenizerFileError(f"{path}: sha256 {sha} does not match the expected {expected_sha256}")
         fmt = fmt or sniff_format(path)
-        if fmt not in FORMATS:
-            raise TokenizerFileError(f"{path}: unknown tokenizer format {fmt!r}; known: {', '.join(sorted(FORMATS))}")
+        check_format(fmt, path)
         tid = tokenizer_id_for(sha, fmt, params)
         existing = {s.tokenizer_id: s for s in self.specs()}
         if tid in existing:
@@ -243,9 +264,7 @@ class Registry:
         for e in read_manifest(manifest, allow_outside=allow_outside):
             if names and e["name"] not in names:
                 continue
-            pattern = e.get("pattern")
-            params = {"pattern": pattern} if e.get("format") == "tiktoken-ranks" and pattern else {}
-            out.append(self.add(e["path"], name=e["name"], fmt=e.get("format"), params=params,
+            out.append(self.add(e["path"], name=e["name"], fmt=e.get("format"), params=manifest_params(e),
                                 provenance=e.get("source"), expected_sha256=e.get("sha256")))
         return out
 

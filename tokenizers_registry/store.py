@@ -15,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobs.store.atomic import atomic_path, write_bytes_atomic
 from schemas.errors import ConfigError, TokenizerFileError
 from schemas.names import printable
 
@@ -106,17 +106,9 @@ class Store:
 
     def put_bytes(self, data: bytes, relative: str) -> None:
         if self.remote:
-            dest = self._remote_path(relative)
-            self.fs.makedirs(posixpath.dirname(dest), exist_ok=True)
-            tmp = posixpath.join(posixpath.dirname(dest), f".{posixpath.basename(dest)}.{uuid.uuid4().hex}.tmp")
-            self.fs.pipe_file(tmp, data)
-            self.fs.mv(tmp, dest)
-            return
-        dest = resolve_under(self.root, relative)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, dest)
+            write_bytes_atomic(data, self._remote_path(relative), fs=self.fs)
+        else:
+            write_bytes_atomic(data, resolve_under(self.root, relative))
 
     def put_file(self, path: str | Path, relative: str) -> None:
         """Copy a local file to `relative` unless it is there (artifacts never change)."""
@@ -135,17 +127,13 @@ class Store:
         src = self._remote_path(relative)
         if not self.fs.exists(src):
             raise TokenizerFileError(f"{self.root}/{relative}: artifact is missing")
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{uuid.uuid4().hex}.tmp")
-        with self.fs.open(src, "rb") as f, open(tmp, "wb") as g:
-            while chunk := f.read(1 << 20):
-                g.write(chunk)
-
-        got = sha256_file(tmp)
-        if got != sha256:
-            tmp.unlink(missing_ok=True)
-            raise TokenizerFileError(f"{self.root}/{relative}: sha256 {got} does not match the registry's {sha256}")
-        os.replace(tmp, cached)
+        with atomic_path(cached) as tmp:
+            with self.fs.open(src, "rb") as f, open(tmp, "wb") as g:
+                while chunk := f.read(1 << 20):
+                    g.write(chunk)
+            got = sha256_file(tmp)
+            if got != sha256:  # raised inside: the copy is removed, not kept
+                raise TokenizerFileError(f"{self.root}/{relative}: sha256 {got} does not match the registry's {sha256}")
         return cached
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from jobs.store.layout import dataset_dir, write_parquet_atomic
+from jobs.store.atomic import write_parquet_atomic
+from jobs.store.layout import coverage_dir
 from schemas import conform, validate
 from schemas.trim import COVERAGE_CURVE, VOCAB_COVERAGE, VOCAB_OVERLAP, VOCAB_UNION
 
@@ -119,10 +120,6 @@ def coverage_tables(freqs: pa.Table, *, corpus: str, tokenizer_id: str, tokenize
             "overlap": conform(pa.Table.from_pylist(overlap), VOCAB_OVERLAP) if overlap
             else VOCAB_OVERLAP.schema.empty_table(),
             "union": conform(pa.Table.from_pylist(union), VOCAB_UNION)}
-
-
-def coverage_dir(out, corpus: str) -> Path:
-    return dataset_dir(out, "coverage") / f"corpus={corpus}"
 
 
 def write_coverage(out, corpus: str, per_tokenizer: Sequence[dict[str, pa.Table]]) -> dict[str, Path]:

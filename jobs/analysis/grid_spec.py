@@ -30,12 +30,13 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from jobs.corpus.sources import GRID_SOURCES
 from schemas.errors import ConfigError
 from schemas.languages import is_lang_code
 from schemas.names import check_name
 from tokenizers_registry.training import ALGORITHMS, PRE_TOKENIZERS
 
-SOURCE_KINDS = ("flores", "udhr", "parquet", "text")
+SOURCE_KINDS = tuple(GRID_SOURCES)
 SPEC_VERSION = 1  # bump when the meaning of a cell changes; part of every cell id
 
 

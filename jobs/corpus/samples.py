@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from jobs.store.layout import write_parquet_atomic
+from jobs.store.atomic import write_parquet_atomic
+from jobs.store.layout import mixture_sample_path
 from schemas.errors import ConfigError
-from schemas.names import check_name
 
 
 def flores_texts(path: str | Path, lang: str, splits: tuple[str, ...] = ("dev", "devtest")) -> list[str]:
@@ -56,13 +56,8 @@ def python_stdlib_texts(max_bytes: int = 1 << 20, root: str | Path | None = None
     return out
 
 
-def sample_path(out: str | Path, category: str) -> Path:
-    return Path(out) / "mixture" / "samples" / f"category={check_name(category, 'mixture category')}" / \
-        "sample.parquet"
-
-
 def write_sample(out: str | Path, category: str, texts: list[str]) -> Path:
-    return write_parquet_atomic(pa.table({"text": pa.array(texts, pa.string())}), sample_path(out, category))
+    return write_parquet_atomic(pa.table({"text": pa.array(texts, pa.string())}), mixture_sample_path(out, category))
 
 
 def build_samples(out: str | Path, flores_path: str | Path | None, languages: list[str],

@@ -1,23 +1,46 @@
-"""Token-premium report: terminal-readable Markdown and a self-contained HTML page with plots.
+"""Token-premium family: the report (terminal-readable Markdown and a self-contained HTML page with
+plots) and the site page.
 
 Input is a `schemas.PREMIUM` table of one corpus and reference (several tokenizers).
 Plots are rendered with matplotlib's Agg backend; the HTML embeds them as base64 PNGs,
-and every figure is also saved beside it (the main one as SVG too).
+and every figure is also saved beside it (the main one as SVG too). The site page has one
+section per premium table under the output root.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import warnings
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from jobs.reports.html import _CSS, _html_table, _md_inline, _md_table, _wrap, markdown_cell
+from jobs.reports.html import (
+    Col,
+    Figure,
+    Page,
+    Section,
+    Table,
+    embedded_figure,
+    fmt_fixed,
+    html_page,
+    html_table,
+    int_cell,
+    markdown_cell,
+    md_inline,
+    md_table,
+    num_cell,
+    pct_cell,
+    pyplot,
+    rel_path,
+    save_figure,
+    slug,
+    wrap,
+)
+from jobs.store.layout import premium_files
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
 FIGURES = {  # file stem -> caption
@@ -100,10 +123,6 @@ def _nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
 
 
 # -- formatting ----------------------------------------------------------------------------------
-def _f(v, digits=2) -> str:
-    return "-" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
-
-
 def _ci(v, lo, hi) -> str:
     if not np.isfinite(v):
         return "-"
@@ -125,8 +144,8 @@ def tokenizer_summary(d: _Data) -> tuple[list[str], list[list[str]], set[int]]:
             most = least = "-"
         pm = d.m["premium_mean"][:, j][~d.is_ref]
         pm_med = float(np.median(pm[np.isfinite(pm)])) if np.isfinite(pm).any() else np.nan
-        rows.append([d.labels[t], str(int(ok.sum())), _f(d.tok_median[j]), _f(pm_med),
-                     _f(np.nanmax(p) if ok.any() else np.nan), str(int((p[ok] > 2).sum())), most, least])
+        rows.append([d.labels[t], str(int(ok.sum())), fmt_fixed(d.tok_median[j]), fmt_fixed(pm_med),
+                     fmt_fixed(np.nanmax(p) if ok.any() else np.nan), str(int((p[ok] > 2).sum())), most, least])
     return headers, rows, {1, 2, 3, 4, 5}
 
 
@@ -141,7 +160,7 @@ def top_languages(d: _Data, n: int) -> tuple[list[str], list[list[str]], set[int
         k, n_tok = int(np.isfinite(p).sum()), len(d.with_data())
         spread = f"{np.nanmin(p):.2f} - {np.nanmax(p):.2f}" if k > 1 else f"{np.nanmax(p):.2f}"
         spread += f" ({k} of {n_tok})" if k < n_tok else ""
-        rows.append([str(len(rows) + 1), d.langs[i], _f(d.lang_median[i]), spread,
+        rows.append([str(len(rows) + 1), d.langs[i], fmt_fixed(d.lang_median[i]), spread,
                      d.labels[d.ids[j]], _ci(p[j], m[f"{d.metric}_lo"][i, j], m[f"{d.metric}_hi"][i, j]),
                      _ci(m["premium_mean"][i, j], m["premium_mean_lo"][i, j], m["premium_mean_hi"][i, j])])
     return headers, rows, {0, 2}
@@ -208,8 +227,7 @@ def _lang_fontsize(n):
 
 
 def plot_by_language(d: _Data):
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     n, colors, markers = len(d.langs), *_style(len(d.ids))
     shown = d.with_data()
     ncol = min(6, len(shown) + 1)
@@ -243,8 +261,8 @@ def plot_by_language(d: _Data):
 
 def plot_heatmap(d: _Data):
     import matplotlib as mpl
-    import matplotlib.pyplot as plt
 
+    plt = pyplot()
     n, k = len(d.langs), len(d.ids)
     with np.errstate(all="ignore"):
         L = np.log2(d.P)
@@ -270,8 +288,7 @@ def plot_heatmap(d: _Data):
 
 
 def plot_extremes(d: _Data, k: int):
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     ranked = np.flatnonzero(~d.is_ref & np.isfinite(d.lang_median))
     if len(ranked) > 2 * k:
         groups = [("most expensive", ranked[:k]), ("least expensive", ranked[-k:])]
@@ -305,8 +322,7 @@ def plot_extremes(d: _Data, k: int):
 
 
 def plot_why(d: _Data):
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     colors, markers = _style(len(d.ids))
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     for ax, f, label in ((axes[0], "bytes_per_token", "UTF-8 bytes per token"),
@@ -367,29 +383,17 @@ def render_premium_report(premium_table: pa.Table, out_dir, title: str = "Token 
 
     Returns paths keyed: markdown, html, <figure>_png for each figure, premium_by_language_svg.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     d = _Data(premium_table)
     paths: dict[str, Path] = {}
-    png: dict[str, bytes] = {}
     makers = {"premium_by_language": lambda: plot_by_language(d), "premium_heatmap": lambda: plot_heatmap(d),
               "premium_extremes": lambda: plot_extremes(d, extremes), "premium_why": lambda: plot_why(d)}
     for stem, make in makers.items():
-        fig = make()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        png[stem] = buf.getvalue()
-        paths[f"{stem}_png"] = out / f"{stem}.png"
-        paths[f"{stem}_png"].write_bytes(png[stem])
-        if stem == "premium_by_language":
+        svg = stem == "premium_by_language"
+        paths[f"{stem}_png"] = save_figure(make(), out / f"{stem}.png", dpi=110, svg=svg)
+        if svg:
             paths[f"{stem}_svg"] = out / f"{stem}.svg"
-            fig.savefig(paths[f"{stem}_svg"], format="svg")
-        plt.close(fig)
 
     tables = [("Tokenizers (fairest first)", tokenizer_summary(d)),
               (f"Top {top_n} most expensive languages (by median premium over tokenizers)", top_languages(d, top_n))]
@@ -404,28 +408,115 @@ def render_premium_report(premium_table: pa.Table, out_dir, title: str = "Token 
                 f"{len(d.langs)} languages. Premium > 1 means the language needs more tokens than "
                 f"{esc(d.reference)} for the same content.")
 
-    md = [f"# {markdown_cell(title)}", "", _wrap(intro(markdown_cell)), ""]
+    md = [f"# {markdown_cell(title)}", "", wrap(intro(markdown_cell)), ""]
     for name, (h, rows, right) in tables:
-        md += [f"## {name}", "", _md_table(h, rows, right), ""]
+        md += [f"## {name}", "", md_table(h, rows, right), ""]
     md += ["## Plots", ""] + [f"- {FIGURES[s]}  \n  `{s}.png`" + ("  (`.svg`)" if s == "premium_by_language" else "")
                               for s in FIGURES] + [""]
     md += [f"![premium by language]({'premium_by_language.png'})", "", "## Definitions", "",
-           *(_wrap(x, "  ") for x in _definitions(d, markdown_cell)), ""]
+           *(wrap(x, "  ") for x in _definitions(d, markdown_cell)), ""]
     paths["markdown"] = out / "report.md"
     paths["markdown"].write_text("\n".join(md), encoding="utf-8")
 
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{_md_inline(intro())}</p>"]
+    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{md_inline(intro())}</p>"]
     for name, (h, rows, right) in tables:
-        body += [f"<h2>{html.escape(name)}</h2>", _html_table(h, rows, right)]
+        body += [f"<h2>{html.escape(name)}</h2>", html_table(h, rows, right)]
     body.append("<h2>Plots</h2>")
-    for stem, caption in FIGURES.items():
-        b64 = base64.b64encode(png[stem]).decode()
-        body.append(f'<figure><img alt="{stem}" src="data:image/png;base64,{b64}">'
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-    body += ["<h2>Definitions</h2>", "<ul>" + "".join(f"<li>{_md_inline(x[2:])}</li>" for x in _definitions(d))
+    body += [embedded_figure(stem, paths[f"{stem}_png"].read_bytes(), caption) for stem, caption in FIGURES.items()]
+    body += ["<h2>Definitions</h2>", "<ul>" + "".join(f"<li>{md_inline(x[2:])}</li>" for x in _definitions(d))
              + "</ul>"]
-    page = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>")
     paths["html"] = out / "index.html"
-    paths["html"].write_text(page, encoding="utf-8")
+    paths["html"].write_text(html_page(title, body), encoding="utf-8")
     return paths
+
+
+# -- the site page ---------------------------------------------------------------------------------
+def site_page(out, fig_dir: Path) -> Page | None:
+    """One section per premium table: heatmap, per-language ranking, tokenizer and cell tables."""
+    sections = []
+    for path in premium_files(out):
+        table = pq.read_table(path)
+        corpus, ref = path.parent.name.split("=", 1)[1], path.stem.split("=", 1)[1]
+        sid = f"premium-{slug(corpus)}-{slug(ref)}"
+        sec = Section(sid, f"{corpus}, reference {ref}",
+                      f"{table.num_rows} (tokenizer, language) cells from <code>{html.escape(rel_path(path, out))}"
+                      f"</code>. Premium (CTC) = the language's corpus token count / {html.escape(ref)}'s, same "
+                      "tokenizer; above 1 the language pays more for the same content.")
+        if table.num_rows:
+            d = _Data(table)
+            save_figure(plot_heatmap(d), fig_dir / f"{sid}-heatmap.png", dpi=100)
+            sec.figures.append(Figure(f"{sid}-heatmap", "Premium heatmap, languages x tokenizers: blue is cheaper "
+                                      "than the reference, red more expensive, grey missing."))
+            save_figure(plot_by_language(d), fig_dir / f"{sid}-by-language.png", dpi=100)
+            sec.figures.append(Figure(f"{sid}-by-language", "Per-language ranking: every tokenizer's premium per "
+                                      "language (log scale), most expensive languages on top; bar = median."))
+            sec.tables.append(_tokenizer_table(d, sid))
+            sec.tables.append(_ranking_table(table, ref, sid))
+        sec.tables.append(_cells_table(table, sid))
+        sections.append(sec)
+    return Page("premium", sections) if sections else None
+
+
+def _tokenizer_table(d: _Data, sid: str) -> Table:
+    rows = []
+    for j, t in enumerate(d.ids):
+        p = np.where(d.is_ref, np.nan, d.P[:, j])
+        ok = np.isfinite(p)
+        worst = f"{d.langs[int(np.nanargmax(p))]}" if ok.any() else "-"
+        rows.append([d.labels[t], int_cell(int(ok.sum())), num_cell(float(d.tok_median[j])),
+                     num_cell(float(np.nanmax(p)) if ok.any() else None), int_cell(int((p[ok] > 2).sum())), worst])
+    return Table(f"{sid}-tokenizers", "Tokenizers, fairest first",
+                 [Col("tokenizer", "tokenizer"), Col("languages", "languages", True),
+                  Col("median", "median premium", True), Col("max", "max premium", True),
+                  Col("over2", "languages > 2x", True), Col("worst", "most expensive language")], rows)
+
+
+def _ranking_table(table: pa.Table, ref: str, sid: str) -> Table:
+    """One row per language (the reference left out): its tokenizers from fewest tokens to most."""
+    by_lang: dict[str, list[tuple[float, str]]] = {}
+    for r in table.select(["lang", "tokenizer_name", "tokenizer_id", "premium_ctc"]).to_pylist():
+        if r["lang"] != ref and r["premium_ctc"] is not None:
+            by_lang.setdefault(r["lang"], []).append((r["premium_ctc"], r["tokenizer_name"] or r["tokenizer_id"]))
+    rows = []
+    for lang, cells in sorted(by_lang.items()):
+        cells.sort()
+        vals = [v for v, _ in cells]
+        rows.append([lang, num_cell(float(np.median(vals))), cells[0][1], num_cell(cells[0][0]), cells[-1][1],
+                     num_cell(cells[-1][0]), num_cell(cells[-1][0] / cells[0][0] if cells[0][0] else None),
+                     " < ".join(f"{n} {v:.2f}" for v, n in cells)])
+    return Table(f"{sid}-ranking", "Per-language ranking of tokenizers",
+                 [Col("lang", "language"), Col("median", "median premium", True), Col("best", "best tokenizer"),
+                  Col("best_premium", "its premium", True), Col("worst", "worst tokenizer"),
+                  Col("worst_premium", "its premium", True), Col("spread", "worst / best", True),
+                  Col("ranking", "ranking (fewest tokens first)", wrap=True)], rows,
+                 "Filter by a language code to see its ranking; sort by 'worst / best' to find the languages where "
+                 "the choice of tokenizer matters most.")
+
+
+def _cells_table(table: pa.Table, sid: str) -> Table:
+    rows_in = table.to_pylist()
+    rank: dict[tuple[str, str], int] = {}
+    by_lang: dict[str, list] = {}
+    for r in rows_in:
+        if r["premium_ctc"] is not None:
+            by_lang.setdefault(r["lang"], []).append((r["premium_ctc"], r["tokenizer_id"]))
+    for lang, cells in by_lang.items():
+        for v, t in cells:  # ties share the better rank (e.g. every tokenizer on the reference)
+            rank[(lang, t)] = 1 + sum(w < v for w, _ in cells)
+    rows = []
+    for r in sorted(rows_in, key=lambda r: (r["lang"], r["tokenizer_name"] or "", r["tokenizer_id"])):
+        ci = "-" if r["premium_ctc_lo"] is None else f"[{r['premium_ctc_lo']:.2f}, {r['premium_ctc_hi']:.2f}]"
+        rows.append([r["lang"], r["tokenizer_name"] or r["tokenizer_id"],
+                     int_cell(rank.get((r["lang"], r["tokenizer_id"]))), num_cell(r["premium_ctc"], "{:.3f}"), ci,
+                     num_cell(r["premium_mean"], "{:.3f}"), num_cell(r["bytes_per_token"]),
+                     num_cell(r["chars_per_token"]), num_cell(r["fertility"]), pct_cell(r["unk_rate"], 2),
+                     pct_cell(r["continued_word_rate"]), int_cell(r["ctc"]), int_cell(r["n_sentences"])])
+    return Table(f"{sid}-cells", "All cells",
+                 [Col("lang", "language"), Col("tokenizer", "tokenizer"), Col("rank", "rank in language", True),
+                  Col("premium_ctc", "premium (CTC)", True), Col("ci", "95% CI"),
+                  Col("premium_mean", "mean of ratios", True), Col("bytes_per_token", "bytes / token", True),
+                  Col("chars_per_token", "chars / token", True), Col("fertility", "fertility", True),
+                  Col("unk_rate", "UNK rate", True), Col("continued", "continued words", True),
+                  Col("ctc", "CTC", True), Col("n_sentences", "sentences", True)], rows,
+                 "Rank 1 = the tokenizer that needs the fewest tokens for this language. CI: paired bootstrap over "
+                 "sentences (docs/premium.md).")

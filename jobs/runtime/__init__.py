@@ -1,6 +1,7 @@
 """How jobs run: the one SparkSession builder and launcher (`spark`), the spark-submit entry
-(`entry`), the cell fan-out over Spark tasks (`cells`), progress bars (`progress`) and the one
-parameters module that turns flags and YAML into a flow's dataclass (`params`).
+(`entry`), the fan-out of independent items over Spark tasks (`fanout`), progress bars
+(`progress`) and the one parameters module that turns flags and YAML into a flow's dataclass
+(`params`).
 
 Imports only `schemas` (the lowest layer): runtime knows nothing of datasets or analyses.
 """

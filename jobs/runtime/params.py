@@ -1,12 +1,15 @@
-"""Argument helpers shared by every job's `main(argv)` and the CLI.
+"""The one parameters module: flags and YAML become a flow's params dataclass, for every command.
 
 `params_from(cls, values, source, config=...)` is the one place where flow parameters from a
 YAML `--config`, the command line or a deployment become a params dataclass: unknown keys and
 values of the wrong type are a ConfigError naming the file and the field, before anything runs.
+`parse_command_line` + `params_from_args` are its command-line side (options typed win over the file);
+`add_spark_options` declares the Spark options of every flow command and job `main(argv)`.
 """
 
 from __future__ import annotations
 
+import argparse
 import types
 import typing
 from dataclasses import fields
@@ -67,6 +70,61 @@ def given(a, cls, **renamed) -> dict:
         v = getattr(a, dest, None)
         if v is not None and (explicit is None or dest in explicit):
             out[f.name] = v
+    return out
+
+
+def params_from_args(cls, a):
+    """`cls` from `--config` (if given) and the options of namespace `a` that name its fields, which
+    win; `cls.OPTION_PARSERS` (field -> function) turns a field's command-line value into its type."""
+    values = given(a, cls)
+    for name, parse in getattr(cls, "OPTION_PARSERS", {}).items():
+        if name in values:
+            values[name] = parse(values[name])
+    return params_from(cls, values, "command line", config=getattr(a, "config", None))
+
+
+def parse_command_line(build_parser, argv: list[str] | None = None) -> argparse.Namespace:
+    """`build_parser().parse_args(argv)`, with `given_dests`: the options typed on the command line
+    (not defaults), found by parsing again with every default suppressed, so that `--config`
+    values are overridden only by options the user typed (see `given`)."""
+    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        p._defaults.clear()
+        for action in p._actions:
+            action.default = argparse.SUPPRESS
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+    args.given_dests = set(vars(parser.parse_args(argv)))
+    return args
+
+
+def add_spark_options(p: argparse.ArgumentParser, *, launcher: bool = True) -> None:
+    """`--spark-master`, and with `launcher` `--spark-launcher` and `--spark-submit-arg` (repeatable):
+    the Spark options of every flow command (fields spark_master, spark_launcher, spark_submit_args
+    of its params) and, master only, of every job's `main(argv)`."""
+    from jobs.runtime.spark import LAUNCHERS
+
+    p.add_argument("--spark-master", help="Spark master URL (default local[*] or $TOKATLAS_SPARK_MASTER)")
+    if launcher:
+        p.add_argument("--spark-launcher", choices=LAUNCHERS,
+                       help="run Spark steps in this process or each in a spark-submit'ed driver "
+                            "(default in-process or $TOKATLAS_SPARK_LAUNCHER)")
+        p.add_argument("--spark-submit-arg", action="append", dest="spark_submit_args", metavar="ARG",
+                       help="extra spark-submit argument, repeatable, e.g. --spark-submit-arg=--archives "
+                            "--spark-submit-arg=env.tar.gz#env (launcher spark-submit only)")
+
+
+def parse_language_sets(values: list[str]) -> dict[str, list[str]]:
+    """`--language-set NAME=lang,lang,...` options as a mapping; ConfigError naming a malformed one."""
+    out = {}
+    for v in values:
+        name, sep, langs = v.partition("=")
+        if not sep or not name.strip() or not csv_list(langs):
+            raise ConfigError(f"--language-set {v!r}: expected NAME=lang,lang,... (e.g. europe=deu_Latn,fra_Latn)")
+        out[name.strip()] = csv_list(langs)
     return out
 
 

@@ -1,9 +1,10 @@
 """The one place a SparkSession is built, and the one place a driver is launched.
 
-`call_job("jobs.encode:encode", {...})` calls a job function with a session either in
-this process (launcher "in-process", the default) or in a driver started by spark-submit
-(launcher "spark-submit"): the arguments go to the driver as JSON, the result comes back
-as JSON. Flows use it so the same parameters run both ways.
+`call_job(encode, {...})` calls a job function (`job(spark, **kwargs) -> summary`) with a session
+either in this process (launcher "in-process", the default) or in a driver started by
+spark-submit (launcher "spark-submit"): the function goes to the driver by its importable name
+("jobs.encode:encode"), the arguments as JSON, and the result comes back as JSON. Flows use it
+so the same parameters run both ways.
 
     spark-submit jobs/runtime/spark.py CALL.json RESULT.json     (what the spark-submit launcher runs)
 """
@@ -134,14 +135,36 @@ def to_plain(x):
     return x
 
 
-def _call(fn: str):
-    module, _, name = fn.partition(":")
-    return getattr(importlib.import_module(module), name)
+def _call(name: str):
+    """The function a "module:qualname" name (`job_name`) stands for."""
+    module, _, qualname = name.partition(":")
+    target = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+    return target
 
 
-def call_job(fn: str, kwargs: dict, *, app_name: str = "tokatlas", master: str | None = None,
-                 launcher: str | None = None, submit_args=(), conf: dict | None = None):
-    """`fn(spark, **kwargs)` ("module:function") in this process or in a spark-submit'ed driver.
+def job_name(fn) -> str:
+    """"module:qualname" of job function `fn`, by which a spark-submit'ed driver imports it.
+    TypeError unless that name leads back to `fn` itself: a lambda, a nested function or one
+    defined in `__main__` cannot be imported by another process."""
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
+    name = f"{module}:{qualname}"
+    importable = callable(fn) and bool(module) and bool(qualname) and module != "__main__" and "<" not in qualname
+    try:
+        importable = importable and _call(name) is fn
+    except ImportError:
+        importable = False
+    if not importable:
+        raise TypeError(f"call_job needs a job function defined at the top level of an importable module "
+                        f"(e.g. jobs.encode.encode), not {fn!r}")
+    return name
+
+
+def call_job(fn, kwargs: dict, *, app_name: str = "tokatlas", master: str | None = None,
+             launcher: str | None = None, submit_args=(), conf: dict | None = None):
+    """`fn(spark, **kwargs)` in this process or in a spark-submit'ed driver; `fn` must be
+    importable by name (`job_name`) either way, so that both launchers take the same functions.
 
     Returns the result as `to_plain` data either way. A driver that exits 2 raises
     ConfigError with its message; any other failure raises RuntimeError with the
@@ -149,11 +172,12 @@ def call_job(fn: str, kwargs: dict, *, app_name: str = "tokatlas", master: str |
     """
     from schemas.errors import ConfigError
 
+    name = job_name(fn)
     if spark_launcher(launcher) == "in-process":
-        return to_plain(_call(fn)(build_spark(app_name, master, conf), **kwargs))
+        return to_plain(fn(build_spark(app_name, master, conf), **kwargs))
     with tempfile.TemporaryDirectory(prefix="tokatlas-submit-") as d:
         call, result = Path(d) / "call.json", Path(d) / "result.json"
-        call.write_text(json.dumps({"fn": fn, "kwargs": kwargs, "app_name": app_name}, default=str))
+        call.write_text(json.dumps({"fn": name, "kwargs": kwargs, "app_name": app_name}, default=str))
         cmd = spark_submit_command(Path(__file__).resolve(), [call, result], app_name=app_name, master=master,
                                    submit_args=submit_args, conf=conf)
         proc = subprocess.run(cmd, env=submit_env(), stdin=subprocess.DEVNULL, capture_output=True,
@@ -165,7 +189,7 @@ def call_job(fn: str, kwargs: dict, *, app_name: str = "tokatlas", master: str |
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("error: ")]
             raise ConfigError(lines[-1][len("error: "):] if lines else proc.stdout[-2000:])
         if proc.returncode != 0 or not result.exists():
-            raise RuntimeError(f"spark-submit {fn} exited {proc.returncode}: {' '.join(cmd)}\n"
+            raise RuntimeError(f"spark-submit {name} exited {proc.returncode}: {' '.join(cmd)}\n"
                                f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return json.loads(result.read_text())
 

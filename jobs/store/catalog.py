@@ -10,17 +10,16 @@
 
 from __future__ import annotations
 
-import json
-import os
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from jobs.store.atomic import write_json_atomic, write_text_atomic
+from jobs.store.layout import catalog_file, dataset_files
 from schemas import DATASETS, Dataset
 
-DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "datasets.md"
+DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "datasets.md"
 VERSION_COLUMNS = ("corpus_version", "eval_version", "sample_version")  # content hashes of the inputs
 FLOWS = ("token-premium", "tokenizer-grid", "vocab-trim", "mixture-inference", "mixture-controlled")
 
@@ -81,10 +80,7 @@ def catalog_markdown() -> str:
 
 
 def write_docs(path=DOCS_PATH) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(catalog_markdown(), encoding="utf-8")
-    return path
+    return write_text_atomic(catalog_markdown(), path)
 
 
 # -- manifest at the output root --------------------------------------------------------
@@ -121,7 +117,6 @@ def _last_runs(out) -> dict[str, dict]:
 def manifest(out) -> dict:
     """catalog.json's content: every dataset's contract, what is present under `out`, and for each the
     last run of the flows that write it."""
-    from jobs.store.query import dataset_files
     from jobs.store.run_log import tokatlas_version
 
     runs = _last_runs(out)
@@ -136,15 +131,6 @@ def manifest(out) -> dict:
             "tokatlas_version": tokatlas_version(), "datasets": entries}
 
 
-def manifest_path(out) -> Path:
-    return Path(out) / "catalog.json"
-
-
 def write_manifest(out) -> Path:
     """Write `<out>/catalog.json` atomically."""
-    path = manifest_path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(manifest(out), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(manifest(out), catalog_file(out), sort_keys=False)

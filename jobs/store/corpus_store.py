@@ -1,4 +1,4 @@
-"""Reading (and the low-level writing) of the ingested corpus dataset.
+"""Reading (and the low-level writing) of the ingested corpus dataset (paths: `jobs.store.layout`).
 
     <out>/corpus/corpus=<c>/lang=<l>/part-0.parquet    one file per language, sorted by (split, sentence_id)
     <out>/corpus/corpus=<c>/_versions.json            {lang: {"version": …, "n_sentences": …}}
@@ -14,33 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.store.layout import corpus_lang_dir, dataset_dir
+from jobs.store.atomic import write_json_atomic
+from jobs.store.layout import ingest_record_file, language_file, rejects_file, versions_file
 from schemas.errors import ConfigError
 
 VERSION_KEY = b"tokatlas.corpus_version"
-
-
-def corpus_dir(out, corpus: str) -> Path:
-    return dataset_dir(out, "corpus") / f"corpus={corpus}"
-
-
-def language_file(out, corpus: str, lang: str) -> Path:
-    return corpus_lang_dir(out, corpus, lang) / "part-0.parquet"
-
-
-def versions_file(out, corpus: str) -> Path:
-    return corpus_dir(out, corpus) / "_versions.json"
-
-
-def rejects_file(out, corpus: str) -> Path:
-    return dataset_dir(out, "rejects") / f"corpus={corpus}" / "part-0.parquet"
 
 
 def corpus_version(table: pa.Table) -> str:
@@ -57,21 +40,9 @@ def corpus_version(table: pa.Table) -> str:
     return h.hexdigest()[:16]
 
 
-def write_json_atomic(obj, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def write_versions(out, corpus: str, versions: dict[str, dict]) -> Path:
     """Write `_versions.json` ({lang: {"version", "n_sentences"}}) atomically."""
     return write_json_atomic({k: versions[k] for k in sorted(versions)}, versions_file(out, corpus))
-
-
-def ingest_record_file(out, corpus: str) -> Path:
-    return corpus_dir(out, corpus) / "_ingest.json"
 
 
 def write_ingest_record(out, corpus: str, record: dict) -> Path:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from jobs.store.layout import dataset_files, dataset_root
 from schemas import DATASETS, Dataset
 from schemas.errors import ConfigError
 from schemas.names import printable
@@ -36,17 +37,6 @@ from schemas.names import printable
 
 class QueryError(ConfigError):
     """A query names an unknown dataset or column, or is not valid SQL; the message lists what exists."""
-
-
-def dataset_files(out, ds: Dataset) -> list[Path]:
-    """The dataset's Parquet files under `out`, sorted; hidden files and directories (temp writes) excluded."""
-    if not ds.path:
-        return []
-    root = Path(out)
-    real = root.resolve()
-    return sorted(p for p in root.glob(ds.path)
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-                  and p.resolve().is_relative_to(real))  # a symlink out of the root is not the root's file
 
 
 def present_datasets(out) -> dict[str, list[Path]]:
@@ -57,16 +47,6 @@ def present_datasets(out) -> dict[str, list[Path]]:
         if files:
             found[name] = files
     return found
-
-
-def _base_dir(out, ds: Dataset) -> Path:
-    """The dataset's root directory: the path components before the first glob or hive key."""
-    parts = []
-    for part in ds.path.split("/")[:-1]:
-        if "*" in part or "=" in part:
-            break
-        parts.append(part)
-    return Path(out).joinpath(*parts)
 
 
 # -- DuckDB -----------------------------------------------------------------------------
@@ -299,7 +279,7 @@ def spark_read(spark, out, name: str):
                          f"{', '.join(sorted(present_datasets(out))) or '(none)'}")
     reader = spark.read.schema(to_spark_schema(ds))
     if ds.partition_by:
-        reader = reader.option("basePath", str(_base_dir(out, ds).resolve()))
+        reader = reader.option("basePath", str(dataset_root(out, ds).resolve()))
     # Without basePath, explicit files' parent directories are not read as partitions.
     return reader.parquet(*files).select(*ds.schema.names)
 

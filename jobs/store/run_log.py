@@ -39,7 +39,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.store.layout import dataset_dir, registry_dir, write_parquet_atomic
+from jobs.store.atomic import write_parquet_atomic
+from jobs.store.layout import dataset_files, run_log_dir, run_log_file, tokenizers_file
 from schemas import conform, validate
 from schemas.run_log import RUN_LOG
 
@@ -146,7 +147,7 @@ def input_versions(out, params: dict, tokenizer_ids: list[str], extra: dict) -> 
         if record:
             inputs["corpus"]["ingest"] = record
     if tokenizer_ids:
-        reg = registry_dir(out) / "tokenizers.parquet"
+        reg = tokenizers_file(out)
         rows = {r["tokenizer_id"]: r for r in pq.read_table(reg, columns=["tokenizer_id", "name", "sha256"]).to_pylist()} \
             if reg.is_file() else {}
         inputs["tokenizers"] = [{"tokenizer_id": t, "name": rows.get(t, {}).get("name"),
@@ -166,21 +167,12 @@ def input_versions(out, params: dict, tokenizer_ids: list[str], extra: dict) -> 
 
 
 # -- writing and reading ----------------------------------------------------------------
-def run_log_dir(out) -> Path:
-    return dataset_dir(out, "run_log")
-
-
-def log_file(rec: RunRecorder, out) -> Path:
-    """`<out>/run_log/<started>-<run_id>.parquet`: the run's one row, started then final."""
-    return run_log_dir(out) / f"{rec.started_at.strftime('%Y%m%dT%H%M%S')}-{rec.run_id}.parquet"
-
-
 def _lock_file(row_file: Path) -> Path:
     return row_file.with_name(f".{row_file.stem}.lock")
 
 
 def record(rec: RunRecorder, out, state: str, error: BaseException | None = None) -> Path:
-    """Write the run's row (state started, completed or failed) to `log_file` atomically."""
+    """Write the run's row (state started, completed or failed) to `run_log_file` atomically."""
     finished = None if state == "started" else datetime.now(timezone.utc)
     params = _params_dict(rec.params)
     try:  # a started run has read no inputs yet
@@ -199,7 +191,7 @@ def record(rec: RunRecorder, out, state: str, error: BaseException | None = None
     }
     table = conform(pa.Table.from_pylist([row]), RUN_LOG)
     validate(table, RUN_LOG)
-    return write_parquet_atomic(table, log_file(rec, out))
+    return write_parquet_atomic(table, run_log_file(out, rec.started_at, rec.run_id))
 
 
 def begin(rec: RunRecorder, out) -> None:
@@ -210,7 +202,7 @@ def begin(rec: RunRecorder, out) -> None:
         if prefect_env is not None:  # first: once the started row exists, a kill leaves no orphan server
             prefect_env.guard_temporary_server()
         mark_interrupted(out, by=rec.run_id)
-        lock = _lock_file(log_file(rec, out))
+        lock = _lock_file(run_log_file(out, rec.started_at, rec.run_id))
         lock.parent.mkdir(parents=True, exist_ok=True)
         # Locked before it gets its name, so a sweep never sees it unlocked and takes the run for dead.
         tmp = lock.with_name(f"{lock.name}.{uuid.uuid4().hex}.new")
@@ -227,7 +219,7 @@ def release(rec: RunRecorder, out) -> None:
     marks the row `interrupted`)."""
     if rec.lock_fd >= 0:
         with contextlib.suppress(OSError):
-            _lock_file(log_file(rec, out)).unlink(missing_ok=True)
+            _lock_file(run_log_file(out, rec.started_at, rec.run_id)).unlink(missing_ok=True)
         os.close(rec.lock_fd)
         rec.lock_fd = -1
 
@@ -267,8 +259,7 @@ def mark_interrupted(out, by: str = "") -> list[str]:
 
 def read_run_log(out) -> pa.Table:
     """Every run row under `out`, oldest first (empty table with the schema when there is none)."""
-    files = sorted(run_log_dir(out).glob("*.parquet")) if run_log_dir(out).is_dir() else []
-    files = [f for f in files if not f.name.startswith(".")]
+    files = dataset_files(out, RUN_LOG)
     if not files:
         return RUN_LOG.schema.empty_table()
     table = pa.concat_tables([conform(pq.read_table(f), RUN_LOG) for f in files])

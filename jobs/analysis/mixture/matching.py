@@ -84,7 +84,7 @@ class MatchingOracle:
         self.max_segments = max_segments
         # a file, not a pipe: a chatty worker cannot block on it; closed in close()
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115
-        self.worker = subprocess.Popen([sys.executable, str(Path(__file__).with_name("matching_worker.py"))],
+        self.worker = subprocess.Popen([sys.executable, str(Path(__file__).with_name("worker.py"))],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
         ready = receive(self.worker.stdout)
         if ready is None:  # it exits with the reason when ortools is missing

@@ -183,10 +183,11 @@ def solve_full(prob: MixtureProblem, all_pairs: list[np.ndarray], step_weights: 
 def load_problem(out, tokenizer: str, categories: list[str] | None = None, T: int | None = None,
                  replicate: int = 0) -> MixtureProblem:
     """A tokenizer's trajectories (one replicate) under <out>/mixture as a MixtureProblem."""
-    from jobs.analysis.mixture.trajectory import cell_dir, read_trajectory
+    from jobs.analysis.mixture.trajectory import read_trajectory
+    from jobs.store.layout import trajectories_dir, trajectory_dirs
 
-    base = cell_dir(out, tokenizer, "x", replicate).parent
-    dirs = sorted(p for p in base.glob("category=*") if (p / "steps.parquet").exists())
+    base = trajectories_dir(out, tokenizer, replicate)
+    dirs = trajectory_dirs(out, tokenizer, replicate)
     if categories:
         dirs = [d for d in dirs if d.name.split("=", 1)[1] in categories]
     if not dirs:

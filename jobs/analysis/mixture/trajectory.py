@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.store.layout import write_parquet_atomic
+from jobs.store.atomic import write_parquet_atomic
 from tokenizers_registry.merges import PAIR_SHIFT, MergeList
 
 DEFAULT_TOP_K = 16
@@ -191,13 +191,6 @@ def trajectory_for_texts(ml: MergeList, texts, T: int, top_k: int = DEFAULT_TOP_
 
 
 # -- storage ---------------------------------------------------------------------------
-def cell_dir(out: str | Path, tokenizer: str, category: str, replicate: int = 0) -> Path:
-    """Replicate 0 is the sample itself; b > 0 are bootstrap resamples of its lines."""
-    root = Path(out) / "mixture"
-    root = root / "trajectories" if replicate == 0 else root / "bootstrap" / f"replicate={replicate}"
-    return root / f"tokenizer={tokenizer}" / f"category={category}"
-
-
 def resample(texts: list[str], replicate: int) -> list[str]:
     """Lines drawn with replacement, seeded by the replicate (0 returns the sample unchanged)."""
     if replicate == 0:

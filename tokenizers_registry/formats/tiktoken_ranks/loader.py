@@ -1,4 +1,4 @@
-"""tiktoken rank files: one `base64(token bytes) rank` per line (GPT-2, cl100k, o200k, Qwen, Whisper).
+"""Loader of tiktoken rank files: one `base64(token bytes) rank` per line.
 
 The file holds no pre-tokenization regex, so `params['pattern']` is required;
 `params['special_tokens']` ({str: id}) is optional. Encoding is tiktoken's
@@ -6,7 +6,7 @@ The file holds no pre-tokenization regex, so `params['pattern']` is required;
 
 Placeholder lines (a rank with empty bytes, e.g. Whisper's `= 50256`, or a bare
 rank) reserve their id without a token; they are kept in `placeholder_ranks`.
-Merges are not derived here (see the separate merges-from-ranks module).
+`merges()` is None here; `merges.py` derives the merges from the ranks.
 """
 
 from __future__ import annotations
@@ -129,13 +129,24 @@ def parse_rank_file(path: Path) -> tuple[dict[bytes, int], list[int]]:
     return ranks, placeholders
 
 
-def load(path: Path, params: dict) -> RankBPETokenizer:
+def pattern_param(path: Path, params: dict) -> str:
+    """The required loader parameter 'pattern' (the file holds no pre-tokenization regex)."""
     pattern = params.get("pattern")
     if not pattern:
         raise ConfigError(f"{path}: tiktoken rank files need a pre-tokenization pattern "
                           "(loader parameter 'pattern', e.g. from MANIFEST.json)")
+    return pattern
+
+
+def special_tokens_param(params: dict) -> dict[str, int]:
+    """The optional loader parameter 'special_tokens' ({str: id})."""
+    return {str(k): int(v) for k, v in (params.get("special_tokens") or {}).items()}
+
+
+def load(path: Path, params: dict) -> RankBPETokenizer:
+    pattern = pattern_param(path, params)
     ranks, placeholders = parse_rank_file(path)
-    special_tokens = {str(k): int(v) for k, v in (params.get("special_tokens") or {}).items()}
+    special_tokens = special_tokens_param(params)
     clash = set(special_tokens.values()) & (set(ranks.values()) | set(placeholders))
     if clash:
         raise ConfigError(f"{path}: special token ids {sorted(clash)[:5]} collide with ranks in the file")

@@ -1,4 +1,4 @@
-"""SentencePiece `.model` protos (Unigram, BPE, word, char), loaded from bytes.
+"""Loader of SentencePiece `.model` protos (Unigram, BPE, word, char), loaded from bytes.
 
 - Encoding adds no BOS/EOS; batches use SentencePiece's own threads.
 - `special_ids` are the CONTROL pieces (<s>, </s>, ...); the UNKNOWN piece is `unk_id`,
@@ -21,59 +21,46 @@ from sentencepiece import sentencepiece_model_pb2 as sp_pb2
 from schemas.errors import TokenizerFileError
 from tokenizers_registry.base import Tokenizer
 from tokenizers_registry.formats._common import encode_threads, monotone
+from tokenizers_registry.merges import derive_from_ranks
 
 ALGORITHMS = {1: "unigram", 2: "bpe", 3: "wordlevel", 4: "char"}
-# Pieces scored at or below this were added by hand (e.g. mistral_v1's whitespace runs at
-# -1e9), not learned by merging, so they have no merge.
-MANUAL_SCORE = -1e8
 
 _Piece = sp_pb2.ModelProto.SentencePiece
 
 
-def derive_bpe_merges(pieces: Sequence[tuple[str, float, int]]) -> list[tuple[str, str]]:
+def parse_model(data: bytes, path: Path) -> sp_pb2.ModelProto:
+    """The ModelProto of a `.model` file's bytes; a model without pieces is refused."""
+    model = sp_pb2.ModelProto()
+    model.ParseFromString(data)
+    if not model.pieces:
+        raise TokenizerFileError(f"{path}: SentencePiece model has no pieces")
+    return model
+
+
+def derive_bpe_merges(pieces: Sequence[tuple[str, float, int]]) -> tuple[list[tuple[str, str]], list[str], int, int]:
     """Ordered merges of a SentencePiece BPE model from its (piece, score, type) list.
 
-    A SentencePiece BPE model stores pieces with score = -(merge step), not merges.
-    Merge order: NORMAL pieces of >= 2 chars by score descending (ties by id), skipping
-    manually added pieces (score <= MANUAL_SCORE). Each piece's merge is found the way the
-    encoder would build it: encode the piece's own characters with only the pieces ranked
-    before it (plus all single characters); when two symbols remain, they are the merge.
-    Pieces the encoder cannot build that way (a character of it is not a piece, or the
-    earlier pieces stop short of two symbols) get no merge; this is rare and logged by
-    omission only.
+    A SentencePiece BPE model stores pieces with score = -(merge step), not merges. The
+    alphabet is the single-character NORMAL pieces; the merges come from the longer NORMAL
+    pieces by score descending (ties by id), each derived as `derive_from_ranks` does.
+    Pieces scored far outside the trainer's range 0, -1, -2, ... were added by hand (e.g.
+    mistral_v1's whitespace runs at -1e9) and never came from a merge: they are dropped.
+    Returns (merges, pieces that did not derive, candidate pieces, dropped manual pieces).
     """
-    normal = [(p, s, i) for i, (p, s, t) in enumerate(pieces) if t == _Piece.NORMAL]
-    chars = {p for p, _, _ in normal if len(p) == 1}
-    order = sorted(((p, s, i) for p, s, i in normal if len(p) >= 2 and s > MANUAL_SCORE),
-                   key=lambda x: (-x[1], x[2]))
-    rank = {p: k for k, (p, _, _) in enumerate(order)}
-    merges: list[tuple[str, str]] = []
-    for k, (piece, _, _) in enumerate(order):
-        if any(c not in chars for c in piece):
-            continue
-        syms = list(piece)
-        while len(syms) > 2:
-            best_rank, best_at = k, -1  # only pieces ranked before this one may merge
-            for j in range(len(syms) - 1):
-                r = rank.get(syms[j] + syms[j + 1], k)
-                if r < best_rank:
-                    best_rank, best_at = r, j
-            if best_at < 0:
-                break
-            syms[best_at:best_at + 2] = [syms[best_at] + syms[best_at + 1]]
-        if len(syms) == 2:
-            merges.append((syms[0], syms[1]))
-    return merges
+    normal = [(i, p, s) for i, (p, s, t) in enumerate(pieces) if t == _Piece.NORMAL]
+    bound = 10.0 * len(pieces)
+    kept = sorted((x for x in normal if abs(x[2]) <= bound), key=lambda x: (-x[2], x[0]))
+    n_dropped = sum(1 for _, p, s in normal if abs(s) > bound and len(p) > 1)
+    chars = [p for _, p, _ in normal if len(p) == 1]  # the alphabet, whatever their score
+    merges, skipped, n = derive_from_ranks([list(p) for p in chars] + [list(p) for _, p, _ in kept if len(p) > 1])
+    return merges, skipped, n, n_dropped
 
 
 class SentencePieceTokenizer(Tokenizer):
     format = "sentencepiece-model"
 
     def __init__(self, proto_bytes: bytes, params: dict, path: Path):
-        model = sp_pb2.ModelProto()
-        model.ParseFromString(proto_bytes)
-        if not model.pieces:
-            raise TokenizerFileError(f"{path}: SentencePiece model has no pieces")
+        model = parse_model(proto_bytes, path)
         self._sp = spm.SentencePieceProcessor(model_proto=proto_bytes)
         self._threads = encode_threads(params)
         self.algorithm = ALGORITHMS.get(model.trainer_spec.model_type, "unigram")
@@ -140,7 +127,7 @@ class SentencePieceTokenizer(Tokenizer):
         if self.algorithm != "bpe":
             return None
         if self._merges is None:
-            self._merges = derive_bpe_merges(self._pieces)
+            self._merges = derive_bpe_merges(self._pieces)[0]
         return list(self._merges)
 
 

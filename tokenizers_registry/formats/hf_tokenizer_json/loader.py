@@ -1,4 +1,4 @@
-"""Hugging Face `tokenizer.json` (BPE, Unigram, WordPiece, WordLevel) via `tokenizers`.
+"""Loader of Hugging Face `tokenizer.json` (BPE, Unigram, WordPiece, WordLevel) via `tokenizers`.
 
 - Encoding adds no special tokens (no post-processor template), and padding and
   truncation stored in the file are switched off.
@@ -120,9 +120,15 @@ class HFJsonTokenizer(Tokenizer):
         return list(self._merges)
 
 
-def load(path: Path, params: dict) -> HFJsonTokenizer:
+def read_document(path: Path) -> tuple[str, dict]:
+    """(text, parsed JSON) of a tokenizer.json; a document without a 'model' object is refused."""
     text = path.read_text(encoding="utf-8")
     doc = json.loads(text)
     if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict):
         raise TokenizerFileError(f"{path}: not a tokenizer.json (no 'model' object)")
+    return text, doc
+
+
+def load(path: Path, params: dict) -> HFJsonTokenizer:
+    text, doc = read_document(path)
     return HFJsonTokenizer(HFTokenizer.from_str(text), doc["model"], doc.get("pre_tokenizer"), path)

@@ -1,31 +1,29 @@
-"""Trim rank-based byte-level BPE files: tiktoken rank files and Mistral Tekken JSON.
+"""Trim tiktoken rank files (and, through `RankTrimmer`, every rank-based byte-level BPE).
 
 The rank is both the id and the merge priority, so compacting the kept ranks in their
 original order keeps every relative priority. The 256 single bytes are always kept (no
 text becomes unencodable), and each kept token keeps the tokens tiktoken builds on the
 way to it (`trim.bpe.rank_intermediates`).
 
-- tiktoken: a new rank file (`base64 rank` per line, compacted ranks) plus loader params
-  `{"pattern", "special_tokens"}` with the special ids compacted after the ranks.
-  Placeholder ranks (Whisper's empty line) are dropped: no text can produce them.
-- Tekken: ids 0..n_special-1 stay the special block (all kept); the kept ranks are
-  renumbered 0..k-1 and `default_vocab_size` / `num_vocab_tokens` are updated, so
-  mistral-common's Tekkenizer loads the file with the same id layout.
+The trimmed file is a new rank file (`base64 rank` per line, compacted ranks) plus loader
+params `{"pattern", "special_tokens"}` with the special ids compacted after the ranks.
+Placeholder ranks (Whisper's empty line) are dropped: no text can produce them.
 """
 
 from __future__ import annotations
 
 import base64
-import copy
-import json
 from pathlib import Path
 
 import numpy as np
 
-from schemas.errors import ConfigError, TokenizerFileError
-from tokenizers_registry.formats.tiktoken_ranks import parse_rank_file
-from tokenizers_registry.trim.base import FormatTrimmer
+from tokenizers_registry.formats.tiktoken_ranks.loader import (
+    parse_rank_file,
+    pattern_param,
+    special_tokens_param,
+)
 from tokenizers_registry.trim.bpe import rank_intermediates
+from tokenizers_registry.trim.plan import FormatTrimmer
 
 
 class RankTrimmer(FormatTrimmer):
@@ -83,11 +81,9 @@ class TiktokenTrimmer(RankTrimmer):
     def __init__(self, path: Path, params: dict | None = None):
         params = dict(params or {})
         self.path = Path(path)
-        self.pattern = params.get("pattern")
-        if not self.pattern:
-            raise ConfigError(f"{path}: tiktoken rank files need the loader parameter 'pattern'")
+        self.pattern = pattern_param(self.path, params)
         self.ranks, placeholders = parse_rank_file(self.path)
-        self.specials = {str(k): int(v) for k, v in (params.get("special_tokens") or {}).items()}
+        self.specials = special_tokens_param(params)
         self._index(placeholders)
 
     def write(self, keep: np.ndarray, out_dir: Path) -> tuple[Path, dict]:
@@ -102,44 +98,3 @@ class TiktokenTrimmer(RankTrimmer):
         if specials:
             params["special_tokens"] = specials
         return path, params
-
-
-class TekkenTrimmer(RankTrimmer):
-    fmt = "tekken-json"
-
-    def __init__(self, path: Path, params: dict | None = None):
-        from tokenizers_registry.formats.tekken_json import _special_names
-
-        self.path = Path(path)
-        self.doc = json.loads(self.path.read_text(encoding="utf-8"))
-        if not isinstance(self.doc, dict) or "config" not in self.doc or "vocab" not in self.doc:
-            raise TokenizerFileError(f"{path}: not a Tekken file (needs 'config' and 'vocab')")
-        cfg = self.doc["config"]
-        self.n_special = int(cfg["default_num_special_tokens"])
-        n_inner = int(cfg["default_vocab_size"]) - self.n_special
-        self.entries = self.doc["vocab"][:n_inner]
-        self.ranks = {}
-        for i, e in enumerate(self.entries):
-            if e["rank"] != i:
-                raise TokenizerFileError(f"{path}: vocab entry {i} has rank {e['rank']}")
-            self.ranks[base64.b64decode(e["token_bytes"])] = i + self.n_special
-        self.specials = {name: i for i, name in enumerate(_special_names(self.doc, self.n_special))}
-        self._index()
-
-    def write(self, keep: np.ndarray, out_dir: Path) -> tuple[Path, dict]:
-        keep_list = [int(i) for i in keep]
-        if keep_list[:self.n_special] != list(range(self.n_special)):
-            raise AssertionError("Tekken trims must keep the whole special-token block")
-        doc = copy.deepcopy(self.doc)
-        vocab = []
-        for n, o in enumerate(keep_list[self.n_special:]):
-            e = dict(self.entries[o - self.n_special])
-            e["rank"] = n
-            vocab.append(e)
-        doc["vocab"] = vocab
-        doc["config"]["default_vocab_size"] = self.n_special + len(vocab)
-        doc["config"]["num_vocab_tokens"] = len(vocab)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / self.path.name
-        path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-        return path, {}

@@ -1,4 +1,4 @@
-"""CLIP's `bpe_simple_vocab_16e6.txt.gz` (OpenAI CLIP / open_clip SimpleTokenizer), run on
+"""Loader of CLIP's `bpe_simple_vocab_16e6.txt.gz` (OpenAI CLIP / open_clip SimpleTokenizer), run on
 a `tokenizers` BPE built the way transformers' CLIPConverter builds it.
 
 File: a header line containing `#version`, then merges "a b"; the first 49152-256-2 = 48894 are used.
@@ -32,9 +32,13 @@ SPECIALS = ("<|startoftext|>", "<|endoftext|>")
 CLIP_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
 
 
+def n_merges_param(params: dict) -> int:
+    """Merges used: the loader parameter 'n_merges', else CLIP's 49152 - 256 - 2."""
+    return int(params.get("n_merges", N_MERGES))
 
 
 def read_merges(path: Path, n_merges: int = N_MERGES) -> list[tuple[str, str]]:
+    """The first `n_merges` merges of the file; errors name the file and line."""
     with gzip.open(path, "rt", encoding="utf-8") as f:
         lines = f.read().split("\n")
     if not lines or "#version" not in lines[0]:  # OpenAI's file starts '"bpe_simple_vocab_16e6.txt#version: 0.2'
@@ -99,4 +103,4 @@ class ClipTokenizer(Tokenizer):
 
 
 def load(path: Path, params: dict) -> ClipTokenizer:
-    return ClipTokenizer(read_merges(path, int(params.get("n_merges", N_MERGES))))
+    return ClipTokenizer(read_merges(path, n_merges_param(params)))

@@ -20,8 +20,9 @@ import numpy as np
 from sentencepiece import sentencepiece_model_pb2 as sp_pb2
 
 from schemas.errors import TokenizerFileError
-from tokenizers_registry.trim.base import FormatTrimmer
+from tokenizers_registry.formats.sentencepiece_model.loader import parse_model
 from tokenizers_registry.trim.bpe import scored_intermediates
+from tokenizers_registry.trim.plan import FormatTrimmer
 
 _P = sp_pb2.ModelProto.SentencePiece
 _ALWAYS = {_P.CONTROL: "special", _P.UNKNOWN: "unk", _P.USER_DEFINED: "user", _P.UNUSED: "pinned", _P.BYTE: "byte"}
@@ -32,10 +33,7 @@ class SentencePieceTrimmer(FormatTrimmer):
 
     def __init__(self, path: Path, params: dict | None = None):
         self.path = Path(path)
-        self.model = sp_pb2.ModelProto()
-        self.model.ParseFromString(self.path.read_bytes())
-        if not self.model.pieces:
-            raise TokenizerFileError(f"{path}: SentencePiece model has no pieces")
+        self.model = parse_model(self.path.read_bytes(), self.path)
         mt = self.model.trainer_spec.model_type
         self.algorithm = {1: "unigram", 2: "bpe"}.get(mt)
         if self.algorithm is None:

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from schemas.errors import TokenizerFileError
-from tokenizers_registry.formats.hf_json import parse_merges
-from tokenizers_registry.trim.base import FormatTrimmer
+from tokenizers_registry.formats.hf_tokenizer_json.loader import parse_merges, read_document
 from tokenizers_registry.trim.bpe import close_explicit
+from tokenizers_registry.trim.plan import FormatTrimmer
 
 _BYTE_TOKEN = re.compile(r"^<0x[0-9A-F]{2}>$")
 
@@ -36,10 +36,8 @@ class HFJsonTrimmer(FormatTrimmer):
 
     def __init__(self, path: Path, params: dict | None = None):
         self.path = Path(path)
-        self.doc = json.loads(self.path.read_text(encoding="utf-8"))
-        model = self.doc.get("model") if isinstance(self.doc, dict) else None
-        if not isinstance(model, dict):
-            raise TokenizerFileError(f"{path}: not a tokenizer.json (no 'model' object)")
+        _, self.doc = read_document(self.path)
+        model = self.doc["model"]
         self.kind = model.get("type")
         self.algorithm = {"BPE": "bpe", "Unigram": "unigram", "WordPiece": "wordpiece"}.get(self.kind)
         if self.algorithm is None:
