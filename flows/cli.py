@@ -270,14 +270,14 @@ def add_catalog(sub) -> None:
 
 
 def cmd_catalog(a) -> int:
-    from jobs.store.catalog import write_docs, write_manifest
+    from jobs.store.catalog import write_catalog, write_docs
 
     if not a.out and not a.docs:
         raise ConfigError("give --out OUT (writes OUT/catalog.json) and/or --docs FILE")
     if a.docs:
         print(f"wrote {write_docs(a.docs)}")
     if a.out:
-        print(f"wrote {write_manifest(a.out)}")
+        print(f"wrote {write_catalog(a.out)}")
     return 0
 
 

@@ -25,7 +25,7 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from flows.steps import publish, run_job  # noqa: E402
-from jobs.analysis.grid_spec import Cell, GridSpec, load_spec  # noqa: E402
+from jobs.analysis.grid_spec import GridCell, GridSpec, load_spec  # noqa: E402
 from jobs.runtime.params import add_spark_options  # noqa: E402
 from jobs.store.layout import registry_dir, report_dir  # noqa: E402
 from jobs.store.run_log import mark  # noqa: E402
@@ -77,7 +77,7 @@ def _submitted(p: GridParams) -> bool:
 
 
 @task(name="grid-plan", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_config_error)
-def plan_task(p: GridParams) -> tuple[list[Cell], dict]:
+def plan_task(p: GridParams) -> tuple[list[GridCell], dict]:
     from jobs.train_grid import cells_from_dicts, plan_grid, plan_job
 
     if _submitted(p):
@@ -87,7 +87,7 @@ def plan_task(p: GridParams) -> tuple[list[Cell], dict]:
 
 
 @task(name="grid-train", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
-def train_task(p: GridParams, cells: list[Cell], label: str) -> dict:
+def train_task(p: GridParams, cells: list[GridCell], label: str) -> dict:
     from jobs.train_grid import TrainSummary, grid_status, train_cells, train_job
 
     log = get_run_logger()
@@ -118,7 +118,7 @@ def train_task(p: GridParams, cells: list[Cell], label: str) -> dict:
 
 
 @task(name="grid-ctc", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
-def ctc_task(p: GridParams, cells: list[Cell], manifest: dict) -> dict:
+def ctc_task(p: GridParams, cells: list[GridCell], manifest: dict) -> dict:
     from jobs.inequity import compute_ctc
 
     kwargs = {"out": p.out, "grid": p.grid.name, "cell_ids": [c.cell_id for c in cells], "manifest": manifest,
@@ -129,7 +129,7 @@ def ctc_task(p: GridParams, cells: list[Cell], manifest: dict) -> dict:
 
 
 @task(name="grid-analysis", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_config_error)
-def analysis_task(p: GridParams, cells: list[Cell], manifest: dict, second: list[Cell] | None) -> dict:
+def analysis_task(p: GridParams, cells: list[GridCell], manifest: dict, second: list[GridCell] | None) -> dict:
     from jobs.analysis.inequity import analyse
     from jobs.inequity import language_features, read_ctc, second_pass_ctc
 

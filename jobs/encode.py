@@ -41,7 +41,7 @@ WAVE_CELLS = 100_000  # cells per Spark job: ~15 MB of pickled work list (docs/s
 
 
 @dataclass(frozen=True, order=True)
-class Cell:
+class EncodeCell:
     """One unit of work: a tokenizer on one shard of one language of one corpus version."""
 
     tokenizer_id: str
@@ -74,7 +74,7 @@ class EncodeSummary(CellRunSummary):
 
 # -- planning (driver) ------------------------------------------------------------------
 def plan_cells(out, corpus: str, specs: list[TokenizerSpec], languages: list[str] | None = None,
-               shard_size: int | None = None) -> list[Cell]:
+               shard_size: int | None = None) -> list[EncodeCell]:
     """All cells of corpus × tokenizers, sorted by tokenizer so tasks reuse loaded tokenizers."""
     versions = corpus_store.ingested_versions(out, corpus)
     langs = sorted(versions)
@@ -90,7 +90,7 @@ def plan_cells(out, corpus: str, specs: list[TokenizerSpec], languages: list[str
         n_shards = max(1, -(-n // shard_size)) if shard_size else 1
         for spec in specs:
             for shard in range(n_shards):
-                cells.append(Cell(spec.tokenizer_id, lang, shard, n_shards, corpus, versions[lang]))
+                cells.append(EncodeCell(spec.tokenizer_id, lang, shard, n_shards, corpus, versions[lang]))
     return sorted(cells)
 
 
@@ -126,14 +126,14 @@ def _first_failing(tok, texts: list[str]) -> int | None:
     return None
 
 
-def _failure(cell: Cell, stage: str, err: BaseException, split=None, sentence_id=None) -> pa.Table:
+def _failure(cell: EncodeCell, stage: str, err: BaseException, split=None, sentence_id=None) -> pa.Table:
     row = {**{k: getattr(cell, k) for k in ("corpus", "corpus_version", "tokenizer_id", "lang", "shard")},
            "stage": stage, "error_type": type(err).__name__, "error": str(err)[:2000],
            "split": split, "sentence_id": sentence_id, "failed_at": datetime.now(timezone.utc)}
     return conform(pa.Table.from_pylist([row]), CELL_FAILURES)
 
 
-def run_cell(cell: Cell, spec: dict, out, registry_root, *, word_stats: bool = True) -> dict:
+def run_cell(cell: EncodeCell, spec: dict, out, registry_root, *, word_stats: bool = True) -> dict:
     """Encode one cell and write its files; returns a summary row. Never raises for bad data."""
     t0 = time.perf_counter()
     files = cell.files(out)

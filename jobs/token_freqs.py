@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from jobs.encode import Cell, plan_cells
+from jobs.encode import EncodeCell, plan_cells
 from jobs.runtime.fanout import CellRunSummary, cell_error, fan_out_chunks
 from jobs.runtime.params import add_spark_options, csv_list
 from jobs.store import corpus_store
@@ -47,7 +47,7 @@ class FreqSummary(CellRunSummary):
     seconds_in_tasks: float = 0.0
 
 
-def freqs_file(out, cell: Cell) -> Path:
+def freqs_file(out, cell: EncodeCell) -> Path:
     return cell_file(out, "token_freqs", cell.lang, cell.tokenizer_id, cell.corpus, cell.corpus_version, 0)
 
 
@@ -64,7 +64,7 @@ def count_ids(tok: Tokenizer, texts: Sequence[str], batch: int = BATCH) -> tuple
     return counts, n
 
 
-def cell_table(cell: Cell, tok: Tokenizer, rows: pa.Table) -> tuple[pa.Table, int]:
+def cell_table(cell: EncodeCell, tok: Tokenizer, rows: pa.Table) -> tuple[pa.Table, int]:
     """The token_freqs rows (file schema) of one cell, and its token total."""
     specials = np.fromiter(tok.special_ids, dtype=np.int64)
     parts, total = [], 0
@@ -88,7 +88,7 @@ def cell_table(cell: Cell, tok: Tokenizer, rows: pa.Table) -> tuple[pa.Table, in
     return conform(table, TOKEN_FREQS, files=True), total
 
 
-def run_cell(cell: Cell, spec: dict, out, registry_root) -> dict:
+def run_cell(cell: EncodeCell, spec: dict, out, registry_root) -> dict:
     """Count one cell and write its file; returns a summary row. Never raises for bad data."""
     t0 = time.perf_counter()
     row = {"tokenizer_id": cell.tokenizer_id, "lang": cell.lang, "status": "ok", "error": None,

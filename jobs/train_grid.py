@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.analysis.grid_spec import (
-    Cell,
+    GridCell,
     GridSpec,
     Source,
     expand,
@@ -214,14 +214,14 @@ def prepare_samples(spec: GridSpec, out, spark=None) -> dict[str, dict]:
     return manifest
 
 
-def read_manifest(out, grid: str) -> dict[str, dict]:
+def read_samples_index(out, grid: str) -> dict[str, dict]:
     p = grid_samples_json(out, grid)
     if not p.is_file():
         raise ConfigError(f"grid {grid!r} has no samples under {p.parent}; run the grid first")
     return json.loads(p.read_text(encoding="utf-8"))
 
 
-def plan_grid(spec: GridSpec, out, extra_cells: list[Cell] | None = None, spark=None) -> tuple[list[Cell], dict]:
+def plan_grid(spec: GridSpec, out, extra_cells: list[GridCell] | None = None, spark=None) -> tuple[list[GridCell], dict]:
     """Prepare samples (on `spark` when given) and plan the grid's cells (plus `extra_cells`,
     e.g. a second pass)."""
     manifest = prepare_samples(spec, out, spark)
@@ -332,7 +332,7 @@ def train_cell(cell: dict, train_file: str, registry_root: str, out: str, min_fr
                       f"algorithm's alphabet or special tokens need")
     rel, sha = store_artifact(registry_root, path)
     row.update(artifact_uri=rel, sha256=sha, format=fmt, tokenizer_id=tokenizer_id_for(sha, fmt, None),
-               tokenizer_name=Cell(**{k: cell[k] for k in Cell.__dataclass_fields__}).name)
+               tokenizer_name=GridCell(**{k: cell[k] for k in GridCell.__dataclass_fields__}).name)
     return finish("ok")
 
 
@@ -362,7 +362,7 @@ def read_cells(out, cell_ids: list[str] | None = None) -> pa.Table:
     return conform(pa.concat_tables([pq.read_table(p) for p in paths]), GRID_CELLS)
 
 
-def grid_status(out, cells: list[Cell]) -> GridStatus:
+def grid_status(out, cells: list[GridCell]) -> GridStatus:
     rows = {r["cell_id"]: r for r in read_cells(out, [c.cell_id for c in cells]).to_pylist()}
     s = GridStatus(planned=len({c.cell_id for c in cells}))
     for r in rows.values():
@@ -375,7 +375,7 @@ def grid_status(out, cells: list[Cell]) -> GridStatus:
     return s
 
 
-def cells_todo(out, cells: list[Cell], retry_failed: bool = False) -> list[Cell]:
+def cells_todo(out, cells: list[GridCell], retry_failed: bool = False) -> list[GridCell]:
     """Cells without a result (and failed ones when `retry_failed`), each id once."""
     rows = {r["cell_id"]: r["status"] for r in read_cells(out, [c.cell_id for c in cells])
             .select(["cell_id", "status"]).to_pylist()}
@@ -387,7 +387,7 @@ def cells_todo(out, cells: list[Cell], retry_failed: bool = False) -> list[Cell]
     return list(todo.values())
 
 
-def register_cells(out, registry_root, cells: list[Cell]) -> int:
+def register_cells(out, registry_root, cells: list[GridCell]) -> int:
     """Add the registry rows of trained cells that are not registered yet (one write)."""
     reg = Registry(registry_root)
     existing = reg.specs()
@@ -427,7 +427,7 @@ class TrainSummary:
         return dict(self.__dict__)
 
 
-def train_cells(spark, out, spec: GridSpec, cells: list[Cell], *, registry_root=None, retry_failed: bool = False,
+def train_cells(spark, out, spec: GridSpec, cells: list[GridCell], *, registry_root=None, retry_failed: bool = False,
                 wave_size: int = 0, progress=None) -> TrainSummary:
     """Train every cell without a result, one Spark task each, in waves of `wave_size`
     tasks (0: one wave); `progress(summary)` is called after each wave."""
@@ -461,12 +461,12 @@ def train_cells(spark, out, spec: GridSpec, cells: list[Cell], *, registry_root=
     return s
 
 
-def cells_from_dicts(dicts: list[dict]) -> list[Cell]:
+def cells_from_dicts(dicts: list[dict]) -> list[GridCell]:
     """Cells from their `to_dict()` form (plain data, as `plan_job` returns them)."""
-    return [Cell(**{k: d[k] for k in Cell.__dataclass_fields__}) for d in dicts]
+    return [GridCell(**{k: d[k] for k in GridCell.__dataclass_fields__}) for d in dicts]
 
 
-def second_pass_cells(spec: GridSpec, optimal_rows: list[dict], manifest: dict) -> list[Cell]:
+def second_pass_cells(spec: GridSpec, optimal_rows: list[dict], manifest: dict) -> list[GridCell]:
     """Cells training each language's optimal vocabulary size (the spec's second-pass algorithms),
     from the `_optimal_rows` of a first analysis."""
     algs = set(spec.analysis.second_pass_algorithms or spec.algorithms)
@@ -475,7 +475,7 @@ def second_pass_cells(spec: GridSpec, optimal_rows: list[dict], manifest: dict) 
         if r["_base_algorithm"] not in algs:
             continue
         tf = r["_transition_frac"]
-        cells.append(Cell(r["lang"], r["_base_algorithm"], r["pre_tokenizer"], r["v_opt"], r["train_bytes"],
+        cells.append(GridCell(r["lang"], r["_base_algorithm"], r["pre_tokenizer"], r["v_opt"], r["train_bytes"],
                           transition_vocab(tf, r["v_opt"]) if tf else None))
     return plan(cells, manifest)
 
@@ -483,7 +483,7 @@ def second_pass_cells(spec: GridSpec, optimal_rows: list[dict], manifest: dict) 
 def spec_status(spec: GridSpec, out) -> dict:
     """Done/failed/remaining of a grid from its stored results (no training, no Spark)."""
     try:
-        manifest = read_manifest(out, spec.name)
+        manifest = read_samples_index(out, spec.name)
     except ConfigError:
         return {"planned": len(expand(spec)), "done": 0, "failed": 0, "remaining": len(expand(spec)),
                 "failures": [], "note": "never run: no samples yet"}

@@ -28,6 +28,11 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 if str(ROOT) not in sys.path:  # infra/ is tooling beside the installed packages, imported from the checkout
     sys.path.insert(0, str(ROOT))
+# Tests mirror the packages (tests/jobs/store/, ...); a few share constants and small fixtures by module
+# name (`from test_query import LANGS`). Their folders go last on sys.path, so they never shadow a package.
+for _d in sorted({p.parent for p in (ROOT / "tests").rglob("test_*.py")}):
+    if str(_d) not in sys.path:
+        sys.path.append(str(_d))
 
 NEEDS = {"spark": "spark", "prefect_harness": "prefect", "standalone_cluster": "cluster", "packed_env": "cluster",
          "browser": "browser"}  # fixture -> marker
@@ -112,7 +117,7 @@ PREMIUM_OUT_NAMES = ["gpt2", "mistral-v1"]
 @pytest.fixture(scope="session")
 def premium_out(prefect_harness, spark, tmp_path_factory):
     """(params, result) of one real token-premium flow run on a FLORES subset, shared by
-    tests/test_query.py, test_catalog.py, test_cli.py and test_run_log.py (a test that writes
+    tests/jobs/store/test_query.py, test_catalog.py, test_cli.py and test_run_log.py (a test that writes
     into it works on a copy). Defined here, not imported into each module: an imported fixture
     is a new fixture per module, and the flow would run once per module."""
     from helpers import write_flores_folder, write_manifest_subset

@@ -104,7 +104,7 @@ class GridSpec:
 
 
 @dataclass(frozen=True)
-class Cell:
+class GridCell:
     """One tokenizer of a grid. `cell_id` and `byte_budget` are set by `plan`."""
 
     lang: str
@@ -301,7 +301,7 @@ def transition_vocab(t: float, vocab_size: int) -> int:
     return max(1, round(t * vocab_size)) if t <= 1 else int(t)
 
 
-def expand(spec: GridSpec) -> list[Cell]:
+def expand(spec: GridSpec) -> list[GridCell]:
     """Abstract cells (no budget or id yet). Variants an algorithm does not support are
     left out ("default" means each algorithm's own default variant)."""
     cells = []
@@ -319,7 +319,7 @@ def expand(spec: GridSpec) -> list[Cell]:
                         for t in dict.fromkeys(ts):
                             if t is not None and t > size:
                                 continue
-                            cells.append(Cell(lang, alg, v, size, nbytes, t))
+                            cells.append(GridCell(lang, alg, v, size, nbytes, t))
     return cells
 
 
@@ -330,7 +330,7 @@ def trainer_versions() -> dict[str, str]:
     return {"tokenizers": tokenizers.__version__, "sentencepiece": sentencepiece.__version__}
 
 
-def cell_id(cell: Cell, sample_version: str, byte_budget: int, versions: dict[str, str]) -> str:
+def cell_id(cell: GridCell, sample_version: str, byte_budget: int, versions: dict[str, str]) -> str:
     """16 hex chars identifying what a cell trains: same inputs, same id."""
     lib = ALGORITHMS[cell.algorithm][0]
     payload = {"v": SPEC_VERSION, "lang": cell.lang, "algorithm": cell.algorithm, "pre_tokenizer": cell.pre_tokenizer,
@@ -340,7 +340,7 @@ def cell_id(cell: Cell, sample_version: str, byte_budget: int, versions: dict[st
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def plan(cells: list[Cell], samples: dict[str, dict], versions: dict[str, str] | None = None) -> list[Cell]:
+def plan(cells: list[GridCell], samples: dict[str, dict], versions: dict[str, str] | None = None) -> list[GridCell]:
     """Fix byte budgets and ids. `samples` maps lang to {"version", "byte_premium"} (see
     jobs.train_grid.prepare_samples); byte_premium is None when budgets are not scaled."""
     versions = versions or trainer_versions()
@@ -349,7 +349,7 @@ def plan(cells: list[Cell], samples: dict[str, dict], versions: dict[str, str] |
         s = samples[c.lang]
         premium = s.get("byte_premium")
         budget = round(c.train_bytes * premium) if premium else c.train_bytes
-        out.append(Cell(**{**c.to_dict(), "byte_budget": budget, "byte_premium": premium,
+        out.append(GridCell(**{**c.to_dict(), "byte_budget": budget, "byte_premium": premium,
                            "sample_version": s["version"],
                            "cell_id": cell_id(c, s["version"], budget, versions)}))
     return out

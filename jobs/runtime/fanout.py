@@ -59,7 +59,7 @@ def cell_error(e: BaseException) -> BaseException:
     Item functions catch BaseException so that a Rust panic in a tokenizer library (pyo3's
     `PanicException`) fails its item instead of the Spark job: `except BaseException as e:
     fail(cell_error(e))`. tiktoken and HF tokenizers stay usable after a panic, so the worker's
-    cached tokenizer serves the next cell (tests/test_tokenizer_failures.py checks its counts).
+    cached tokenizer serves the next cell (tests/jobs/test_tokenizer_failures.py checks its counts).
     """
     if isinstance(e, FATAL):
         raise e

@@ -114,7 +114,7 @@ def _last_runs(out) -> dict[str, dict]:
     return last
 
 
-def manifest(out) -> dict:
+def catalog_content(out) -> dict:
     """catalog.json's content: every dataset's contract, what is present under `out`, and for each the
     last run of the flows that write it."""
     from jobs.store.run_log import tokatlas_version
@@ -131,6 +131,6 @@ def manifest(out) -> dict:
             "tokatlas_version": tokatlas_version(), "datasets": entries}
 
 
-def write_manifest(out) -> Path:
+def write_catalog(out) -> Path:
     """Write `<out>/catalog.json` atomically."""
-    return write_json_atomic(manifest(out), catalog_file(out), sort_keys=False)
+    return write_json_atomic(catalog_content(out), catalog_file(out), sort_keys=False)

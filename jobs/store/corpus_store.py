@@ -54,7 +54,7 @@ def read_ingest_record(out, corpus: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def read_corpus_manifest(out, corpus: str) -> dict[str, dict]:
+def read_corpus_index(out, corpus: str) -> dict[str, dict]:
     """{lang: {"version": str, "n_sentences": int}}; {} when the corpus was never ingested."""
     path = versions_file(out, corpus)
     if not path.is_file():
@@ -64,7 +64,7 @@ def read_corpus_manifest(out, corpus: str) -> dict[str, dict]:
 
 def read_corpus_versions(out, corpus: str) -> dict[str, str]:
     """{lang: corpus_version} of an ingested corpus; {} when it was never ingested."""
-    return {lang: v["version"] for lang, v in read_corpus_manifest(out, corpus).items()}
+    return {lang: v["version"] for lang, v in read_corpus_index(out, corpus).items()}
 
 
 def ingested_versions(out, corpus: str) -> dict[str, str]:

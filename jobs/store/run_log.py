@@ -138,7 +138,7 @@ def input_versions(out, params: dict, tokenizer_ids: list[str], extra: dict) -> 
     inputs: dict = {}
     corpus = params.get("corpus_name")
     if out and corpus:
-        manifest = corpus_store.read_corpus_manifest(out, corpus)
+        manifest = corpus_store.read_corpus_index(out, corpus)
         langs = params.get("coverage_languages") or params.get("languages") or sorted(manifest)
         inputs["corpus"] = {"name": corpus,
                             "versions": {lang: manifest[lang]["version"] for lang in sorted(langs) if lang in manifest}}

@@ -10,7 +10,7 @@ import functools
 import inspect
 import logging
 
-from jobs.store.catalog import write_manifest
+from jobs.store.catalog import write_catalog
 from jobs.store.run_log import _CURRENT, RunRecorder, begin, current_run_id, record, release
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,6 @@ def _finish(rec: RunRecorder, params, state: str, error: BaseException | None) -
             record(rec, out, state, error)
         finally:
             release(rec, out)
-        write_manifest(out)
+        write_catalog(out)
     except Exception:  # never hide the flow's own result or error behind a logging failure
         log.exception("could not write the run log / catalog under %s", out)

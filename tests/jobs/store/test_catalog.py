@@ -13,7 +13,7 @@ from jobs.store.catalog import (
     DOCS_PATH,
     catalog_markdown,
     dataset_entry,
-    write_manifest,
+    write_catalog,
 )
 from jobs.store.layout import catalog_file
 from schemas import DATASETS
@@ -64,7 +64,7 @@ def test_manifest_of_a_real_run(premium_out):
     params, result = premium_out
     path = catalog_file(params.out)
     assert path.is_file()  # written by the flow itself
-    doc = json.loads(write_manifest(params.out).read_text())
+    doc = json.loads(write_catalog(params.out).read_text())
     by_name = {d["name"]: d for d in doc["datasets"]}
     assert list(by_name) == list(DATASETS)
     assert {n for n, d in by_name.items() if d["present"]} == WRITTEN_BY_PREMIUM

@@ -174,7 +174,7 @@ def test_worker_killed_mid_job_is_survived_by_task_retries(base, reference, clus
 
 
 def test_driver_killed_on_cluster_then_rerun_equals_uninterrupted(base, reference, cluster, tmp_path):
-    """SIGKILL the spark-submit'ed driver (as tests/test_encode.py does in local mode, here with
+    """SIGKILL the spark-submit'ed driver (as tests/jobs/test_encode.py does in local mode, here with
     executors on the cluster that outlive it for a moment): the re-run on the cluster writes only
     the missing cells and the output equals an uninterrupted run, with no duplicates."""
     out = _fresh_root(base, tmp_path / "out")
@@ -277,8 +277,8 @@ def test_start_polls_through_the_masters_start_up_page(tmp_path):
     server, url, served = _replaying_master([STARTING_MASTER_PAGE, STARTING_MASTER_PAGE, b'{"workers": []}', alive])
     me = infra_cluster.Daemon(role="worker-0", pid=os.getpid(), log=str(tmp_path / "w.log"), webui_port=worker_ui)
     try:
-        c = infra_cluster.Cluster(master_url="spark://127.0.0.1:7", webui_url=url, work_dir=str(tmp_path), cores_per_worker=1,
-                       memory="1g", daemons=[me])
+        c = infra_cluster.Cluster(master_url="spark://127.0.0.1:7", webui_url=url, work_dir=str(tmp_path),
+                                  cores_per_worker=1, memory="1g", daemons=[me])
         c.wait_for_workers(1, timeout=600)
         assert served == ["/json/"] * 4
     finally:
@@ -313,6 +313,7 @@ def test_wait_until_retries_only_not_yet_errors():
         infra_cluster.wait_until(lambda: False, 0, "a flag")
 
 
+@pytest.mark.spark  # spark-submit in a subprocess
 def test_spark_submit_launcher_reports_configuration_errors(tmp_path):
     """A driver that exits 2 surfaces as ConfigError with the driver's message (Prefect does not retry it)."""
     from jobs.encode import encode

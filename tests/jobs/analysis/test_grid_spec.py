@@ -10,8 +10,8 @@ from conftest import shared_path
 
 from jobs.analysis.grid_spec import (
     AnalysisSpec,
-    Cell,
     DataSpec,
+    GridCell,
     GridSpec,
     Source,
     check_spec,
@@ -123,7 +123,7 @@ def test_ids_are_deterministic_and_depend_on_what_is_trained(tmp_path):
 
 
 def test_cell_name_is_readable_and_unique():
-    c = Cell("eng_Latn", "superbpe", "bytelevel", 1000, 5000, 800, 5000, None, "v", "0123456789abcdef")
+    c = GridCell("eng_Latn", "superbpe", "bytelevel", 1000, 5000, 800, 5000, None, "v", "0123456789abcdef")
     assert c.name == "grid-eng_Latn-superbpe-bytelevel-v1000-t800-b5000-01234567"
 
 

@@ -529,6 +529,7 @@ def test_unreadable_file_is_a_one_line_error(tmp_path):
     assert (proc.returncode, proc.stderr) == (2, f"error: permission denied: {locked}\n")
 
 
+@pytest.mark.spark  # the CLI's ingest step
 def test_every_row_quarantined_says_so_through_the_cli(tmp_path, capsys, prefect_harness):
     from flows.cli import main as cli_main
 

@@ -110,6 +110,8 @@ def test_deploy_without_a_server_is_a_config_error(monkeypatch):
         deploy(["no-such-deployment"], api_url="http://127.0.0.1:9/api")
 
 
+@pytest.mark.prefect  # its own server, and a worker running the flow on Spark
+@pytest.mark.spark
 def test_deployed_premium_run_on_a_worker(server, small_inputs, tmp_path):
     api_url, env = server
     names = deploy(api_url=api_url)  # every deployment of prefect.yaml, and the work pool

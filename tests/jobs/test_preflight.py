@@ -209,6 +209,8 @@ def test_real_cli_fails_before_prefect_server_and_spark(data, tmp_path):
     assert not (out / "run_log").exists() and _no_prefect_db(tmp_path)
 
 
+@pytest.mark.prefect  # the CLI in a subprocess: a temporary server, and ingest on Spark
+@pytest.mark.spark
 def test_error_inside_a_flow_is_one_line_without_traceback(tmp_path):
     """A bad tokenizer file is found only when the flow registers it (after ingest on Spark):
     Prefect's console shows no traceback of it, and the CLI prints it as one line."""

@@ -12,7 +12,7 @@ from conftest import shared_path
 from test_token_freqs import LANGS, write_small_corpus
 
 from jobs.analysis.coverage import coverage_tables, write_coverage
-from jobs.encode import Cell
+from jobs.encode import EncodeCell
 from jobs.reports.trim import render_trim_report
 from jobs.store import corpus_store
 from jobs.token_freqs import cell_table
@@ -41,7 +41,7 @@ def gpt2_freqs(tmp_path_factory):
     parts, direct = [], {}
     for lang in LANGS:
         rows = corpus_store.read_language(out, "flores200", lang)
-        t, _ = cell_table(Cell("gpt2id", lang, 0, 1, "flores200", versions[lang]["version"]), tok, rows)
+        t, _ = cell_table(EncodeCell("gpt2id", lang, 0, 1, "flores200", versions[lang]["version"]), tok, rows)
         parts.append(t.append_column("lang", pa.array([lang] * t.num_rows)))
         direct[lang] = Counter(i for text in rows["text"].to_pylist() for i in enc.encode_ordinary(text))
     return out, pa.concat_tables(parts), direct, tok.vocab_size
