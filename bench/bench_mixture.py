@@ -11,8 +11,7 @@ generation (every n includes `code_python`, Python stdlib source of the language
 size); printed with the problem sizes (count events, rows of the full LP that were never
 built, rows used, rounds) and as a ratio to the baseline of one HiGHS solve of the initial row
 set (the first round of the same problem), with CPU seconds and simplex iterations next to
-wall seconds (the machine is shared, so wall time depends on load; CPU seconds include the
-matching method's worker process) and, for a solve stopped at
+wall seconds (the machine is shared, so wall time depends on load) and, for a solve stopped at
 the limit, its certified relative optimality gap. Peak memory is the process's VmHWM, reset before
 each measurement (Linux /proc/self/clear_refs).
 """
@@ -55,7 +54,7 @@ def peak_mb() -> float:
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (the matching method's flow worker)."""
+    """CPU time of this process and its finished children."""
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + ru.ru_utime + ru.ru_stime
 

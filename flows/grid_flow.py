@@ -1,7 +1,7 @@
 """Tokenizer training grid flow: samples → train on Spark → CTC on Spark → inequity
 analysis (→ optional second pass at the optimal sizes) → Parquet + report.
 
-Thin orchestration over `jobs/train_grid.py` and `jobs/inequity*.py`. The spec is
+Thin orchestration over `jobs/train_grid.py` and `jobs/grid_analysis.py`. The spec is
 validated before Spark starts; configuration errors are never retried; a re-run trains
 and measures only cells without a result.
 
@@ -119,7 +119,7 @@ def train_task(p: GridParams, cells: list[GridCell], label: str) -> dict:
 
 @task(name="grid-ctc", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=retry_unless_config_error)
 def ctc_task(p: GridParams, cells: list[GridCell], manifest: dict) -> dict:
-    from jobs.inequity import compute_ctc
+    from jobs.grid_analysis import compute_ctc
 
     kwargs = {"out": p.out, "grid": p.grid.name, "cell_ids": [c.cell_id for c in cells], "manifest": manifest,
               "registry_root": p.registry_root}
@@ -130,8 +130,8 @@ def ctc_task(p: GridParams, cells: list[GridCell], manifest: dict) -> dict:
 
 @task(name="grid-analysis", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_config_error)
 def analysis_task(p: GridParams, cells: list[GridCell], manifest: dict, second: list[GridCell] | None) -> dict:
-    from jobs.analysis.inequity import analyse
-    from jobs.inequity import language_features, read_ctc, second_pass_ctc
+    from jobs.analysis.grid import analyse
+    from jobs.grid_analysis import language_features, read_ctc, second_pass_ctc
 
     a = p.grid.analysis
     ctc = read_ctc(p.out, [c.cell_id for c in cells], manifest)
@@ -142,7 +142,7 @@ def analysis_task(p: GridParams, cells: list[GridCell], manifest: dict, second: 
 
 @task(name="grid-report", cache_policy=NO_CACHE, retry_condition_fn=retry_unless_config_error)
 def report_task(p: GridParams, tables: dict, status: dict, notes: list[str]) -> dict:
-    from jobs.inequity import write_analysis
+    from jobs.grid_analysis import write_analysis
     from jobs.reports.grid import render_grid_report
 
     parquet = write_analysis(tables, p.out, p.grid.name)
@@ -180,7 +180,7 @@ def tokenizer_grid(params: GridParams) -> dict:
         ctc_task(p, second, manifest)
     tables = analysis_task(p, cells, manifest, second)
     mark("analysis")
-    from jobs.inequity import report_notes
+    from jobs.grid_analysis import report_notes
 
     report = report_task(p, tables, train["status"], report_notes(p.grid))
     mark("report")

@@ -91,7 +91,7 @@ def ingest_task(p: PremiumParams) -> dict:
 
 @task(name="register-tokenizers", retry_condition_fn=retry_unless_config_error)
 def register_task(p: PremiumParams) -> list[str]:
-    from flows.defaults import register_default_tokenizers
+    from jobs.default_tokenizers import register_default_tokenizers
 
     reg = Registry(registry_dir(p.out))
     ids = []

@@ -36,7 +36,7 @@ from jobs.analysis.mixture.trajectory import (
     write_trajectory,
 )
 from jobs.runtime.fanout import cell_error, fan_out_each
-from jobs.store.layout import mixture_cells_dir, trajectories_dir, trajectory_dir
+from jobs.store.layout import mixture_cells_dir, trajectory_dir, trajectory_dirs
 from tokenizers_registry.formats import load_merges
 from tokenizers_registry.merges import MergeList
 
@@ -60,12 +60,17 @@ def _cached_merges(path: str, fmt: str, params_json: str, name: str) -> MergeLis
     return load_merges(path, fmt, json.loads(params_json), name)
 
 
+def _trajectory_meta(d: Path) -> dict:
+    """The metadata a trajectory folder's `steps.parquet` carries (`write_trajectory`)."""
+    return json.loads(pq.read_schema(d / "steps.parquet").metadata[b"tokatlas.mixture"])
+
+
 def existing_cell(cell: dict) -> dict | None:
     """Metadata of an already counted cell with at least the requested T from the same sample and
     tokenizer file (sha256 of both), else None."""
     d = trajectory_dir(cell["out"], cell["tokenizer"]["name"], cell["category"], int(cell.get("replicate", 0)))
     try:
-        md = json.loads(pq.read_schema(d / "steps.parquet").metadata[b"tokatlas.mixture"])
+        md = _trajectory_meta(d)
     except (OSError, KeyError, TypeError, ValueError):
         return None
     n_merges = md.get("merges", {}).get("n_derived", 0)
@@ -137,9 +142,8 @@ def merge_summaries(out, rows: list[dict]) -> dict[str, dict]:
         if r["status"] != "failed" and r["replicate"] == 0:
             merges[r["tokenizer"]] = {"n_derived": r["n_derived"], "n_skipped": r["n_skipped"]}
     for t in merges:
-        for d in sorted(trajectories_dir(out, t).glob("category=*"))[:1]:
-            md = json.loads(pq.read_schema(d / "steps.parquet").metadata[b"tokatlas.mixture"])
-            merges[t].update(md.get("merges", {}))
+        for d in trajectory_dirs(out, t)[:1]:  # the merge derivation is the tokenizer's: any category has it
+            merges[t].update(_trajectory_meta(d).get("merges", {}))
     return merges
 
 

@@ -12,6 +12,7 @@ same trial: a random guess (another simplex draw) and the uniform guess.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from jobs.analysis.mixture.solve import solve_mixture
 from jobs.analysis.mixture.trajectory import trajectory_for_texts
 from jobs.corpus.samples import flores_languages, flores_texts, python_stdlib_texts
 from jobs.reports.mixture import write_controlled_report
-from jobs.runtime.fanout import fan_out_each
+from jobs.runtime.fanout import cell_error, fan_out_each
 
 DEFAULT_POOL = 112  # how many FLORES languages trials choose from (all when larger)
 SUMMARY_COLUMNS = ["kind", "categories", "n", "T", "sample_lines", "sample_bytes", "trials", "converged", "log10_mse",
@@ -51,7 +52,19 @@ def mixture_corpus(texts: dict[str, list[str]], beta: np.ndarray, total_bytes: i
 
 
 def run_trial(trial: dict) -> dict:
-    """One controlled trial (plain dict in/out so it can run as a Spark task)."""
+    """One controlled trial (plain dict in/out so it can run as a Spark task): {"rows": [...],
+    "error": None}, or no rows and the error when the trial raised (a Rust panic in the trainer
+    too), so that one trial's failure never ends the others."""
+    try:
+        return {"rows": _trial_rows(trial), "error": None}
+    except BaseException as e:
+        cell_error(e)
+        return {"rows": [], "error": f"trial seed {trial['seed']} (n={trial['n']}, sample_lines="
+                                     f"{trial['sample_lines']}): {type(e).__name__}: {e}"[:2000]}
+
+
+def _trial_rows(trial: dict) -> list[dict]:
+    """The trial's rows: one per (T, held-out or in-sample) solve."""
     from tokenizers_registry.formats import load_merges
     from tokenizers_registry.training import train_hf
 
@@ -110,7 +123,7 @@ def run_trial(trial: dict) -> dict:
                 "n_constraints": sol.n_constraints, "n_rounds": sol.n_rounds,
                 "lp_seconds": sol.seconds, "seconds": time.time() - t0,
             })
-    return {"rows": rows}
+    return rows
 
 
 def make_trials(flores: str, n_list, T_list, trials: int, sample_lines_list=(1012,), train_bytes: int = 400_000,
@@ -134,8 +147,14 @@ def make_trials(flores: str, n_list, T_list, trials: int, sample_lines_list=(101
 
 
 def run_controlled(trials: list[dict], spark=None) -> list[dict]:
-    """Run trials, one Spark task each when a session is given."""
-    return [r for x in fan_out_each(spark, trials, run_trial) for r in x["rows"]]
+    """Run trials, one Spark task each when a session is given; the rows of those that finished.
+    A failed trial has no rows (the summary's `trials` column counts the finished ones) and is
+    named on stderr."""
+    done = fan_out_each(spark, trials, run_trial)
+    for x in done:
+        if x["error"]:
+            print("FAILED", x["error"], file=sys.stderr)
+    return [r for x in done for r in x["rows"]]
 
 
 def controlled_job(spark, flores: str, n, T, trials: int, sample_lines=(1012,), train_bytes: int = 400_000,

@@ -34,7 +34,7 @@ from jobs.analysis.mixture.solve import (
     solve_replicate,
     solve_sample_replicate,
 )
-from jobs.runtime.fanout import fan_out_each
+from jobs.runtime.fanout import cell_error, fan_out_each
 from jobs.store.atomic import atomic_path, write_json_atomic, write_parquet_atomic
 from jobs.store.layout import (
     estimates_path,
@@ -89,7 +89,8 @@ def _unit(spec: dict, b: int, work) -> dict:
     res = {"tokenizer": spec["tokenizer"], "replicate": b, "log": lines, "error": None}
     try:
         work(lambda s: lines.append(f"{time.time() - t0:7.1f} s  {s}"))
-    except Exception as e:  # fails this tokenizer, reported by the driver
+    except BaseException as e:  # a Rust panic too: fails this tokenizer, reported by the driver
+        cell_error(e)
         unit = "main solve" if b == 0 else f"{spec['unit']} bootstrap replicate {b}"
         res["error"] = f"{spec['tokenizer']} {unit}: {type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}"
     return res

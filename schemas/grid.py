@@ -1,5 +1,5 @@
 """Datasets of tokenizer training grids (jobs/train_grid.py) and the inequity analysis
-(jobs/inequity.py). The registry's `tokenizers` table is unchanged: a trained cell's
+(jobs/grid_analysis.py). The registry's `tokenizers` table is unchanged: a trained cell's
 tokenizer is registered there, and its training facts live here.
 
     <out>/grid/cells/<cell_id>.parquet                 one row per trained or failed cell (GRID_CELLS)
@@ -77,7 +77,7 @@ GRID_CTC = register(Dataset(
     key=("cell_id", "eval_version"),
     required=("cell_id", "lang", "algorithm", "vocab_size", "ctc"),
     path="grid/ctc/*.parquet",
-    produced_by="jobs/inequity.py compute_ctc (flow tokenizer-grid)",
+    produced_by="jobs/grid_analysis.py compute_ctc (flow tokenizer-grid)",
 ))
 
 GRID_FEATURES = register(Dataset(
@@ -96,7 +96,7 @@ GRID_FEATURES = register(Dataset(
     key=("lang",),
     required=("lang",),
     path="grid/*/analysis/features.parquet",
-    produced_by="jobs/inequity.py (flow tokenizer-grid); one file per grid",
+    produced_by="jobs/grid_analysis.py (flow tokenizer-grid); one file per grid",
 ))
 
 GRID_FITS = register(Dataset(
@@ -121,7 +121,7 @@ GRID_FITS = register(Dataset(
     key=("lang", "algorithm", "pre_tokenizer", "train_bytes"),
     required=("lang", "algorithm", "a", "b"),
     path="grid/*/analysis/fits.parquet",
-    produced_by="jobs/inequity.py (flow tokenizer-grid); one file per grid",
+    produced_by="jobs/grid_analysis.py (flow tokenizer-grid); one file per grid",
 ))
 
 GRID_OPTIMAL = register(Dataset(
@@ -148,7 +148,7 @@ GRID_OPTIMAL = register(Dataset(
     key=("lang", "algorithm", "pre_tokenizer", "train_bytes"),
     required=("lang", "algorithm", "target_ctc"),
     path="grid/*/analysis/optimal.parquet",
-    produced_by="jobs/inequity.py (flow tokenizer-grid); one file per grid",
+    produced_by="jobs/grid_analysis.py (flow tokenizer-grid); one file per grid",
 ))
 
 GRID_TARGETS = register(Dataset(
@@ -168,7 +168,7 @@ GRID_TARGETS = register(Dataset(
     key=("algorithm", "pre_tokenizer", "train_bytes", "target_ctc"),
     required=("algorithm", "target_ctc", "variance"),
     path="grid/*/analysis/targets.parquet",
-    produced_by="jobs/inequity.py (flow tokenizer-grid); one file per grid",
+    produced_by="jobs/grid_analysis.py (flow tokenizer-grid); one file per grid",
 ))
 
 GRID_TESTS = register(Dataset(
@@ -190,7 +190,7 @@ GRID_TESTS = register(Dataset(
     key=("test", "group", "basis"),
     required=("test", "group"),
     path="grid/*/analysis/tests.parquet",
-    produced_by="jobs/inequity.py (flow tokenizer-grid); one file per grid",
+    produced_by="jobs/grid_analysis.py (flow tokenizer-grid); one file per grid",
 ))
 
 GRID_REGRESSIONS = register(Dataset(
@@ -213,7 +213,7 @@ GRID_REGRESSIONS = register(Dataset(
     key=("algorithm", "pre_tokenizer", "train_bytes", "vocab_size", "feature"),
     required=("algorithm", "feature", "r2"),
     path="grid/*/analysis/regressions.parquet",
-    produced_by="jobs/inequity.py (flow tokenizer-grid); one file per grid",
+    produced_by="jobs/grid_analysis.py (flow tokenizer-grid); one file per grid",
 ))
 
 __all__ = ["GRID_CELLS", "GRID_CTC", "GRID_FEATURES", "GRID_FITS", "GRID_OPTIMAL", "GRID_REGRESSIONS", "GRID_TARGETS",

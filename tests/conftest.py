@@ -14,7 +14,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -63,6 +66,8 @@ _GUARDS = contextlib.ExitStack()
 def pytest_collection_finish(session):
     if session.config.option.collectonly:
         return
+    if any("packed_env" in item.fixturenames for item in session.items):
+        _start_packing()
     selected = {m.name for item in session.items for m in item.iter_markers()}
     if "spark" not in selected:  # in-process sessions and spark-submit both start from $SPARK_HOME
         os.environ["SPARK_HOME"] = NO_SPARK_HOME
@@ -76,6 +81,24 @@ def pytest_collection_finish(session):
 
 def pytest_unconfigure(config):
     _GUARDS.close()
+    if _PACKING:
+        if _PACKING["proc"].poll() is None:  # interrupted before the packed environment was used
+            _PACKING["proc"].kill()
+            _PACKING["proc"].wait()
+        shutil.rmtree(_PACKING["path"].parent, ignore_errors=True)
+
+
+_PACKING: dict = {}  # the packed environment's build: its process and archive path
+
+
+def _start_packing() -> None:
+    """Build the packed environment in a subprocess from the end of collection on: packing 1.3 GB
+    takes about a minute, which then overlaps the tests that run before the first one using it."""
+    path = Path(tempfile.mkdtemp(prefix="tokatlas-packed-env-")) / "env.tar.gz"
+    with open(path.with_name("pack.log"), "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "infra.pack_env", "--out", str(path)], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    _PACKING.update(proc=proc, path=path)
 
 
 def shared_path(*parts: str) -> Path:
@@ -142,6 +165,9 @@ def flores_parquet() -> Path:
     return shared_path("flores200", "flores200_dev_devtest.parquet")
 
 
+_DELETING: list[threading.Thread] = []  # deleting finished applications' directories
+
+
 @pytest.fixture(scope="session")
 def standalone_cluster(tmp_path_factory):
     """One master and two 1-core workers on 127.0.0.1 for every cluster test: three JVMs start once,
@@ -153,28 +179,38 @@ def standalone_cluster(tmp_path_factory):
         yield c
     finally:
         c.stop()
-        shutil.rmtree(Path(c.work_dir) / "worker", ignore_errors=True)  # unpacked env archives: GBs
+        for t in _DELETING:
+            t.join()
+        shutil.rmtree(Path(c.work_dir) / "worker", ignore_errors=True)
 
 
 @pytest.fixture
 def cluster(standalone_cluster):
     """The shared cluster in a clean state: both workers alive, no executor of an earlier test still
-    running; afterwards its applications' directories (unpacked archives) are removed."""
+    running. Afterwards the applications' directories are deleted in a background thread: each
+    executor unpacked its own copy of a packed environment (1.3 GB, 33,000 files), and deleting
+    four of them takes minutes on a busy disk, time the tests after this one can use."""
     c = standalone_cluster
     c.wait_for_workers(len(c.workers))
     c.wait_idle()
     yield c
     c.wait_idle()
-    for app in sorted((Path(c.work_dir) / "worker").glob("*/app-*")):
-        shutil.rmtree(app, ignore_errors=True)
+    apps = sorted((Path(c.work_dir) / "worker").glob("*/app-*"))
+    t = threading.Thread(target=lambda: [shutil.rmtree(a, ignore_errors=True) for a in apps], daemon=True)
+    t.start()
+    _DELETING.append(t)
 
 
 @pytest.fixture(scope="session")
-def packed_env(tmp_path_factory) -> Path:
-    """This venv and the tokatlas packages packed once (infra/pack_env.py) for `--archives`."""
-    from infra.pack_env import pack
-
-    return pack(tmp_path_factory.mktemp("packed_env") / "env.tar.gz")
+def packed_env() -> Path:
+    """This venv and the tokatlas packages packed once per session (`python -m infra.pack_env`),
+    for `--archives`; the build started at the end of collection."""
+    if not _PACKING:  # requested dynamically (getfixturevalue): not seen at collection
+        _start_packing()
+    proc, path = _PACKING["proc"], _PACKING["path"]
+    if proc.wait() != 0:
+        pytest.fail(f"python -m infra.pack_env exited {proc.returncode}:\n{path.with_name('pack.log').read_text()[-3000:]}")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Test helpers: small real tokenizers and corpora from shared data, and waiting on processes."""
+"""Test helpers: small real tokenizers (one that panics) and corpora from shared data, and waiting on processes."""
 
 from __future__ import annotations
 
@@ -36,6 +36,49 @@ def make_english_only_bpe(path: str | Path, n_lines: int = 300, vocab_size: int 
     path.parent.mkdir(parents=True, exist_ok=True)
     tok.save(str(path))
     return path
+
+
+# A pre-tokenization pattern that makes tiktoken and HF `tokenizers` panic (pyo3's PanicException, a
+# BaseException) on ordinary text: it backtracks exponentially on a run of letters not followed by a
+# digit (tests/jobs/test_tokenizer_failures.py says which texts and why).
+EVIL = r"(\p{L}|\p{L})*(?=\d)|\s+|[^\s]"
+
+
+def write_evil_hf(path: Path) -> Path:
+    """claude-legacy's tokenizer.json with EVIL as a Split pre-tokenizer before its byte-level mapping."""
+    import json
+
+    doc = json.loads(shared_path("tokenizers", "claude_legacy.tokenizer.json").read_text())
+    doc["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": EVIL}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def register_unchecked(reg, path: Path, name: str, fmt: str, params: dict | None = None):
+    """Write the spec `Registry.add` would write, skipping its encode probe (a registry from before the check)."""
+    from datetime import datetime, timezone
+
+    from tokenizers_registry.formats import load_format
+    from tokenizers_registry.registry import (
+        TokenizerSpec,
+        artifact_relpath,
+        canonical_params,
+        tokenizer_id_for,
+    )
+    from tokenizers_registry.store import sha256_file
+
+    sha = sha256_file(path)
+    tok = load_format(fmt, path, params)
+    rel = artifact_relpath(sha, path.name)
+    reg.store.put_file(path, rel)
+    spec = TokenizerSpec(tokenizer_id=tokenizer_id_for(sha, fmt, params), name=name, format=fmt, artifact_uri=rel,
+                         sha256=sha, algorithm=tok.algorithm, vocab_size=tok.vocab_size,
+                         pre_tokenizer=tok.pre_tokenizer, params_json=canonical_params(params),
+                         source_path=str(path), added_at=datetime.now(timezone.utc))
+    assert reg.add_specs([spec]) == 1
+    return spec
 
 
 def write_flores_folder(root: str | Path, langs: list[str], per_split: int) -> Path:

@@ -18,7 +18,7 @@ PACKAGES = ("flows", "infra", "jobs", "tokenizers_registry", "schemas")
 
 LAYERS = [  # top to bottom: a module may import its own layer and the layers below it
     ("entry points", ("flows", "infra")),
-    ("jobs", ("jobs",)),  # one module per Spark job (jobs/<job>.py), plus preflight
+    ("jobs", ("jobs",)),  # one module per Spark job (jobs/<job>.py), plus preflight and default_tokenizers
     ("reports", ("jobs.reports",)),
     ("analyses", ("jobs.analysis",)),
     ("formats", ("tokenizers_registry",)),

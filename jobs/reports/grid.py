@@ -1,7 +1,7 @@
 """Grid family (tokenizers trained per language over vocabulary sizes): the inequity report
 (Markdown and a self-contained HTML page with plots) and the site page.
 
-Input: the tables of `jobs.analysis.inequity.analyse`. Figures (matplotlib Agg, saved as PNG
+Input: the tables of `jobs.analysis.grid.analyse`. Figures (matplotlib Agg, saved as PNG
 and SVG beside the pages and embedded in the HTML): CTC against vocabulary size per language
 with the fitted power laws; the distribution of CTC across languages at each equal
 vocabulary size and at the per-language optimal sizes; superword BPE against its BPE
@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.analysis.inequity import algorithm_label
+from jobs.analysis.grid import algorithm_label
 from jobs.reports.html import (
     Col,
     Figure,

@@ -120,7 +120,7 @@ def test_flow_through_spark_submit_equals_in_process(spark, prefect_harness, tmp
     """Launcher "spark-submit": plan, train and CTC each run in their own driver and give the
     same cells, tokenizer ids and CTC as the in-process flow."""
     from flows.grid_flow import GridParams, tokenizer_grid
-    from jobs.inequity import read_ctc
+    from jobs.grid_analysis import read_ctc
     from jobs.train_grid import read_cells
 
     spec = tmp_path / "tiny.yaml"

@@ -8,10 +8,7 @@ import numpy as np
 import pytest
 
 from flows.mixture_flow import MixtureParams, add_cli
-from jobs.analysis.mixture.worker import INSTALL_HINT, ortools_available
 from schemas.errors import ConfigError
-
-needs_ortools = pytest.mark.skipif(not ortools_available(), reason=INSTALL_HINT)
 
 
 def test_add_cli_registers_mixture_subcommands():
@@ -96,9 +93,7 @@ def test_mixture_flow_end_to_end_and_a_rerun_reuses_counts_and_solutions(prefect
         rel = f"mixture/trajectories/tokenizer=gpt2/category={cat}/steps.parquet"
         assert pq.read_table(sub / rel).equals(pq.read_table(out / rel))
 
-    # the matching method (OR-Tools worker) through the flow, with a merge bootstrap: the same LP optimum
-    if not ortools_available():
-        pytest.skip(f"everything but the matching method checked; {INSTALL_HINT}")
+    # the matching method (OR-Tools) through the flow, with a merge bootstrap: the same LP optimum
     matched = mixture_inference(dataclasses.replace(p, lp_T=200, lp_method="matching", n_bootstrap=2,
                                                     gap_tolerance=1e-9))["estimates"]["gpt2"]
     assert matched["reused"] is False and matched["n_bootstrap"] == 2
@@ -108,12 +103,11 @@ def test_mixture_flow_end_to_end_and_a_rerun_reuses_counts_and_solutions(prefect
     assert {r["n_bootstrap"] for r in pq.read_table(path).to_pylist()} == {2}
 
 
-@pytest.mark.parametrize("method", ["lazy", pytest.param("matching", marks=needs_ortools)])
+@pytest.mark.parametrize("method", ["lazy", "matching"])
 def test_controlled_flow_recovers_known_mixtures(prefect_harness, spark, tmp_path, method):
     """`mixture eval` under Prefect: BPE trained on a known mixture of 3 FLORES languages, attacked
-    in-sample (exact: only the solver could err) and held out, with the lazy LP and, through the
-    Spark task's own worker process, the matching method. Every score is recomputed here from the
-    true and estimated proportions the run wrote."""
+    in-sample (exact: only the solver could err) and held out, with the lazy LP and the matching
+    method. Every score is recomputed here from the true and estimated proportions the run wrote."""
     import json
 
     from conftest import shared_path

@@ -92,7 +92,8 @@ def _visible_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*.parquet") if not p.name.startswith("."))
 
 
-def test_premium_flow_submitted_to_cluster_equals_local_mode(local_run, cluster, folder, manifest, tmp_path):
+def test_premium_flow_submitted_to_cluster_equals_local_mode(cluster, local_run, folder, manifest, tmp_path):
+    # `cluster` first: its daemons are launched before the session's Spark and Prefect start, and boot meanwhile
     local_out, local = local_run
     out = tmp_path / "out"
     result = token_premium(_params(out, folder, manifest, spark_master=cluster.master_url,

@@ -8,7 +8,7 @@ import pytest
 from conftest import shared_path
 
 from jobs.analysis.grid_spec import AnalysisSpec, DataSpec, GridSpec, Source, check_spec
-from jobs.inequity import compute_ctc, read_ctc
+from jobs.grid_analysis import compute_ctc, read_ctc
 from jobs.store.layout import grid_cell_path, grid_sample_file
 from jobs.train_grid import grid_status, plan_grid, read_cells, train_cells
 from schemas import check_schema

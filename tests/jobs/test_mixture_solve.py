@@ -17,7 +17,6 @@ from jobs.analysis.mixture.trajectory import (
     trajectory_for_texts,
     write_trajectory,
 )
-from jobs.analysis.mixture.worker import INSTALL_HINT, ortools_available
 from jobs.corpus.samples import flores_texts
 from jobs.mixture_solve import load_solution, solve_job
 from jobs.store.layout import (
@@ -32,7 +31,6 @@ from tokenizers_registry.registry import manifest_entries
 
 LANGS = ["eng_Latn", "deu_Latn", "rus_Cyrl"]
 T = 120
-needs_ortools = pytest.mark.skipif(not ortools_available(), reason=INSTALL_HINT)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +62,7 @@ def spec(out, tokenizer, method="lazy", B=3, fingerprint="fp1"):
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("method", ["lazy", pytest.param("matching", marks=needs_ortools)])
+@pytest.mark.parametrize("method", ["lazy", "matching"])
 def test_spark_replicates_equal_the_in_process_bootstrap(spark, out, method):
     s = spec(out, "gpt2", method, fingerprint=f"fp-{method}")
     [row] = solve_job(spark, [s])
@@ -115,7 +113,6 @@ def test_rerun_skips_finished_units_and_a_bad_tokenizer_fails_alone(spark, out):
 
 
 @pytest.mark.shared
-@needs_ortools
 def test_sample_bootstrap_replicates_solve_the_resampled_trajectories(spark, out):
     """unit="samples": replicate b is the optimum of the LP over replicate b's recounted trajectories."""
     s = {**spec(out, "gpt2", "matching", B=2, fingerprint="fp-samples"), "unit": "samples"}

@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, shared_path
-from helpers import make_english_only_bpe
+from helpers import EVIL, make_english_only_bpe, register_unchecked, write_evil_hf
 
 from jobs.analysis.mixture.trajectory import read_trajectory, trajectory_for_texts
 from jobs.corpus.samples import write_sample
@@ -39,19 +38,11 @@ from jobs.store import corpus_store
 from jobs.store.layout import registry_dir, trajectory_dir
 from jobs.token_freqs import read_token_freqs, token_freqs
 from schemas.errors import ConfigError, TokenizerFileError
-from tokenizers_registry.formats import load_format, load_merges
-from tokenizers_registry.registry import (
-    Registry,
-    TokenizerSpec,
-    artifact_relpath,
-    canonical_params,
-    tokenizer_id_for,
-)
-from tokenizers_registry.store import sha256_file
+from tokenizers_registry.formats import load_merges
+from tokenizers_registry.registry import Registry
 
 pytestmark = pytest.mark.shared
 
-EVIL = r"(\p{L}|\p{L})*(?=\d)|\s+|[^\s]"
 CORPUS = "mini"
 # What makes EVIL fail: in deu_Latn, words of 20+ letters followed by a space (fancy-regex's backtrack
 # limit, Oniguruma's retry limit); in fra_Latn, a number after a space, where EVIL matches the empty
@@ -86,30 +77,6 @@ def sentences(lang: str) -> list[tuple[str, int, str]]:
 def gpt2_pattern() -> str:
     doc = json.loads(shared_path("tokenizers", "MANIFEST.json").read_text())
     return next(e["pattern"] for e in doc["tokenizers"] if e["name"] == "gpt2")
-
-
-def write_evil_hf(path: Path) -> Path:
-    """claude-legacy's tokenizer.json with EVIL as a Split pre-tokenizer before its byte-level mapping."""
-    doc = json.loads(shared_path("tokenizers", "claude_legacy.tokenizer.json").read_text())
-    doc["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
-        {"type": "Split", "pattern": {"Regex": EVIL}, "behavior": "Isolated", "invert": False},
-        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
-    path.write_text(json.dumps(doc))
-    return path
-
-
-def register_unchecked(reg: Registry, path: Path, name: str, fmt: str, params: dict | None = None) -> TokenizerSpec:
-    """Write the spec `Registry.add` would write, skipping its encode probe (a registry from before the check)."""
-    sha = sha256_file(path)
-    tok = load_format(fmt, path, params)
-    rel = artifact_relpath(sha, path.name)
-    reg.store.put_file(path, rel)
-    spec = TokenizerSpec(tokenizer_id=tokenizer_id_for(sha, fmt, params), name=name, format=fmt, artifact_uri=rel,
-                         sha256=sha, algorithm=tok.algorithm, vocab_size=tok.vocab_size,
-                         pre_tokenizer=tok.pre_tokenizer, params_json=canonical_params(params),
-                         source_path=str(path), added_at=datetime.now(timezone.utc))
-    assert reg.add_specs([spec]) == 1
-    return spec
 
 
 def libraries(evil_hf_path: Path) -> dict:

@@ -6,7 +6,6 @@
     cover       the cover problem for a fixed α, shared by the two methods below
     bundle      level bundle method over α alone (large T × n)
     matching    rows named by a maximum-weight matching (the default at large T)
-    worker      the matching's min-cost-flow worker process
     solve       method dispatch, bootstrap replicates, intervals, loading a problem
 
 Each module imports only the ones above it in this list.

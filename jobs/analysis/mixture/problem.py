@@ -126,10 +126,8 @@ LP_VERSION = 3
 
 # solve_mixture(method="auto") uses the matching method from this many merges: measured on o200k
 # (docs/mixture.md), it reaches the optimum at T = 1,000 in 10-12 rounds where the lazy search
-# needs 150-500, and it is the only method that converges at T = 30,000, n = 100. Without
-# OR-Tools (jobs/analysis/mixture/worker.py) auto falls back to the bundle method from AUTO_BUNDLE_T.
+# needs 150-500, and it is the only method that converges at T = 30,000, n = 100.
 AUTO_MATCHING_T = 1_000
-AUTO_BUNDLE_T = 10_000
 LP_METHODS = ("auto", "lazy", "matching", "bundle")
 
 

@@ -10,7 +10,6 @@ import numpy as np
 
 from jobs.analysis.mixture.lazy import LazyLP, _converge
 from jobs.analysis.mixture.problem import (
-    AUTO_BUNDLE_T,
     AUTO_MATCHING_T,
     LP_METHODS,
     MixtureProblem,
@@ -69,8 +68,8 @@ def solve_once(prob: MixtureProblem, *, init_k: int = 3, init_per_category: int 
     the current α; stops when exact or at a certified relative gap ≤ gap_tolerance.
     method="bundle" (`jobs.analysis.mixture.bundle`): a level bundle method over α with a fixed-α LP as
     oracle, stopped at a certified relative gap ≤ gap_tolerance; max_rounds then caps its
-    iterations. method="auto" picks "matching" when T ≥ AUTO_MATCHING_T (and OR-Tools is
-    installed, else "bundle" from AUTO_BUNDLE_T), else "lazy" (see docs/mixture.md).
+    iterations. method="auto" picks "matching" when T ≥ AUTO_MATCHING_T, else "lazy" (see
+    docs/mixture.md).
 
     Per round every step gets up to `per_step` of its most violated rows (all steps at once),
     and a violating pair brings all the steps where it violates (`expand`). Without limits the
@@ -85,12 +84,7 @@ def solve_once(prob: MixtureProblem, *, init_k: int = 3, init_per_category: int 
     """
     t0 = time.time()
     if method == "auto":
-        from jobs.analysis.mixture.worker import ortools_available
-
-        if prob.T >= AUTO_MATCHING_T and ortools_available():
-            method = "matching"
-        else:
-            method = "bundle" if prob.T >= AUTO_BUNDLE_T else "lazy"
+        method = "matching" if prob.T >= AUTO_MATCHING_T else "lazy"
     if method == "matching":
         from jobs.analysis.mixture.matching import solve_matching
 

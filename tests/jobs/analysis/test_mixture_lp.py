@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,7 +224,7 @@ def test_continuation_reaches_the_full_lp_optimum(controlled):
 
 
 def test_tree_cover_partitions_each_range():
-    from jobs.analysis.mixture.worker import tree_cover
+    from jobs.analysis.mixture.matching import tree_cover
 
     rng = np.random.default_rng(0)
     L = 64
@@ -239,43 +242,74 @@ def test_tree_cover_partitions_each_range():
         assert len(node[seg == i]) <= 2 * np.log2(L)
 
 
+# HiGHS (highspy), then OR-Tools' min-cost flow (`match_segments`), then HiGHS again, in one fresh
+# process whose first import is argv[1]: ortools bundles its own HiGHS, and with highspy 1.15.x the
+# second of the two to be imported failed to load (undefined symbols)
+ONE_PROCESS = r"""
+import json, sys
+import numpy as np
+if sys.argv[1] == "ortools":
+    from ortools.graph.python import min_cost_flow  # noqa: F401
+import highspy
+from jobs.analysis.mixture.matching import match_segments
+
+def lp():  # min x + 2y subject to x + y >= 3, y >= 1: optimum 4 at (2, 1)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.addVars(2, np.zeros(2), np.full(2, highspy.kHighsInf))
+    h.changeColsCost(2, np.arange(2), np.array([1.0, 2.0]))
+    h.addRow(3.0, highspy.kHighsInf, 2, np.arange(2), np.ones(2))
+    h.addRow(1.0, highspy.kHighsInf, 1, np.array([1]), np.ones(1))
+    h.run()
+    return [h.getInfo().objective_function_value, list(h.getSolution().col_value)]
+
+first = lp()
+# pair 0 may take leaf 0-1 (weight 3) or leaf 2-3 (weight 4), pair 1 leaf 0 (2), pair 2 leaf 3 (1,
+# but leaf 3 costs 5): the best matching is pair 0 on leaf 2 and pair 1 on leaf 0, weight 6
+seg, leaf = match_segments(np.array([0, 0, 1, 2]), np.array([3.0, 4.0, 2.0, 1.0]), np.array([0, 2, 0, 3]),
+                           np.array([2, 4, 1, 4]), np.array([0.0, 0.0, 0.0, 5.0]), np.ones(4, np.int64), 1e6)
+print(json.dumps({"modules": sorted(m for m in ("highspy", "ortools") if m in sys.modules),
+                  "lp": [first, lp()], "matching": [seg.tolist(), leaf.tolist()]}))
+"""
+
+
+@pytest.mark.parametrize("first", ["highspy", "ortools"])
+def test_highs_and_ortools_solve_in_one_process(first):
+    root = Path(__file__).resolve().parents[3]
+    r = subprocess.run([sys.executable, "-c", ONE_PROCESS, first], cwd=root, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["modules"] == ["highspy", "ortools"]
+    assert out["lp"] == [[4.0, [2.0, 1.0]], [4.0, [2.0, 1.0]]]
+    assert out["matching"] == [[2, 1], [0, 2]]
+
+
 @pytest.mark.shared
 def test_matching_method_reaches_the_full_lp_optimum(controlled):
     """The matching oracle computes f(α) exactly (checked against the fixed-α LP), its edges are a
     matching, and the staged solve ends at the full LP's optimum, also when it stops early."""
     from jobs.analysis.mixture.cover import CoverLP, oracle
-    from jobs.analysis.mixture.matching import MatchingOracle
-    from jobs.analysis.mixture.worker import INSTALL_HINT, ortools_available
+    from jobs.analysis.mixture.matching import matching
 
-    if not ortools_available():
-        pytest.skip(INSTALL_HINT)
     ml, _, _, held = controlled
     T = 120
     prob, all_pairs = held_out_problem(ml, held, T)
     full, full_obj = solve_full(prob, all_pairs, return_objective=True)
     rng = np.random.default_rng(4)
-    with MatchingOracle() as match, MatchingOracle(max_segments=5) as truncated:
-        for _ in range(3):
-            a = rng.dirichlet(np.ones(prob.n))
-            f, f_up, _, _ = oracle(CoverLP(prob), a, rounds=1, max_rounds=10_000)
-            assert np.isclose(f, f_up)
-            m = match(prob, a)
-            assert m.complete and m.violating > 5 and len(m.steps) > 10
-            assert abs(m.value - f) <= m.error + 1e-9 * f, (m.value, f)
-            assert len(np.unique(m.steps)) == len(m.steps) and len(np.unique(m.pairs)) == len(m.pairs)
-            w = row_coef(prob, m.steps, m.pairs) @ a  # each edge's weight is −(its row's α part)
-            assert np.isclose(-w.sum(), m.value) and (w <= 1e-9 * np.abs(prob.M).max()).all()
-            assert (m.slots == segment_slots(prob, m.pairs, m.steps)).all()
-            t = truncated(prob, a)  # the 5 most violated segments only: a lower bound
-            assert not t.complete and len(t.steps) <= 5 and t.value <= m.value + 1e-9
-    with MatchingOracle() as broken, pytest.raises(RuntimeError, match=r"(?s)matching worker failed: .*ValueError"):
-        broken._match(*(np.array([x]) for x in (0, 1.0, 5, 1, 0.0, 1, 1.0)))  # a range [5, 1): the worker fails
-    import jobs.analysis.mixture.matching
-
-    with pytest.MonkeyPatch.context() as mp:  # a parent that imported other code than the worker runs
-        mp.setattr(jobs.analysis.mixture.matching, "PROTOCOL", jobs.analysis.mixture.matching.PROTOCOL + 1)
-        with pytest.raises(RuntimeError, match="protocol"):
-            MatchingOracle()
+    for _ in range(3):
+        a = rng.dirichlet(np.ones(prob.n))
+        f, f_up, _, _ = oracle(CoverLP(prob), a, rounds=1, max_rounds=10_000)
+        assert np.isclose(f, f_up)
+        m = matching(prob, a)
+        assert m.complete and m.violating > 5 and len(m.steps) > 10
+        assert abs(m.value - f) <= m.error + 1e-9 * f, (m.value, f)
+        assert len(np.unique(m.steps)) == len(m.steps) and len(np.unique(m.pairs)) == len(m.pairs)
+        w = row_coef(prob, m.steps, m.pairs) @ a  # each edge's weight is −(its row's α part)
+        assert np.isclose(-w.sum(), m.value) and (w <= 1e-9 * np.abs(prob.M).max()).all()
+        assert (m.slots == segment_slots(prob, m.pairs, m.steps)).all()
+        t = matching(prob, a, max_segments=5)  # the 5 most violated segments only: a lower bound
+        assert not t.complete and len(t.steps) <= 5 and t.value <= m.value + 1e-9
     from jobs.analysis.mixture.matching import solve_matching
 
     sol = solve_mixture(prob, method="matching", init_k=1, gap_tolerance=1e-9)  # T < 1,000: one stage
@@ -325,40 +359,16 @@ def test_matching_method_reaches_the_full_lp_optimum(controlled):
 
 
 @pytest.mark.shared
-def test_auto_method_picks_matching_when_ortools_is_there(controlled, monkeypatch):
+def test_auto_method_picks_matching_from_auto_matching_t(controlled, monkeypatch):
     """auto: the lazy LP below AUTO_MATCHING_T, the matching method from it."""
     import jobs.analysis.mixture.solve
-    from jobs.analysis.mixture.worker import INSTALL_HINT, ortools_available
 
-    if not ortools_available():
-        pytest.skip(INSTALL_HINT)
     ml, _, _, held = controlled
     T = 120
     prob, _ = held_out_problem(ml, held, T)
     assert solve_mixture(prob, method="auto").status == "Optimal"
     monkeypatch.setattr(jobs.analysis.mixture.solve, "AUTO_MATCHING_T", T)
     assert "stopped in stage 1 of 1 after 1 rounds" in solve_mixture(prob, method="auto", max_rounds=1).status
-
-
-@pytest.mark.shared
-@pytest.mark.skipif(importlib.util.find_spec("ortools") is not None,
-                    reason="ortools is importable in this process, so the fallback cannot hide it")
-def test_auto_method_falls_back_without_ortools(controlled, monkeypatch, tmp_path):
-    """Without OR-Tools auto falls back (lazy below AUTO_BUNDLE_T) and method="matching" says how
-    to install it."""
-    import jobs.analysis.mixture.solve
-    from jobs.analysis.mixture.worker import ortools_available
-
-    ml, _, _, held = controlled
-    T = 120
-    prob, _ = held_out_problem(ml, held, T)
-    monkeypatch.setattr(jobs.analysis.mixture.solve, "AUTO_MATCHING_T", T)
-    monkeypatch.setenv("ORTOOLS_DIR", str(tmp_path))  # hide the side install
-    assert not ortools_available()
-    status = solve_mixture(prob, method="auto", max_rounds=1).status
-    assert "stopped after 1 rounds, not converged" in status and "stage" not in status, status
-    with pytest.raises(RuntimeError, match=r"pip install --no-deps --target .*ortools"):
-        solve_mixture(prob, method="matching")
 
 
 @pytest.mark.shared

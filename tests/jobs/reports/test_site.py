@@ -84,8 +84,8 @@ def _grid(out: Path, tmp: Path) -> None:
     """BPE tokenizers trained per language at three vocabulary sizes; CTC on held-out text."""
     from tokenizers import Tokenizer
 
-    from jobs.analysis.inequity import analyse
-    from jobs.inequity import write_analysis
+    from jobs.analysis.grid import analyse
+    from jobs.grid_analysis import write_analysis
     from schemas.grid import GRID_CTC, GRID_FEATURES
     from tokenizers_registry.training import train_hf
 

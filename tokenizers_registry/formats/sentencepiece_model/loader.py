@@ -16,21 +16,21 @@ from pathlib import Path
 
 import numpy as np
 import sentencepiece as spm
-from sentencepiece import sentencepiece_model_pb2 as sp_pb2
 
 from schemas.errors import TokenizerFileError
 from tokenizers_registry.base import Tokenizer
 from tokenizers_registry.formats._common import encode_threads, monotone
+from tokenizers_registry.formats.sentencepiece_model.proto import ModelProto
 from tokenizers_registry.merges import derive_from_ranks
 
 ALGORITHMS = {1: "unigram", 2: "bpe", 3: "wordlevel", 4: "char"}
 
-_Piece = sp_pb2.ModelProto.SentencePiece
+_Piece = ModelProto.SentencePiece
 
 
-def parse_model(data: bytes, path: Path) -> sp_pb2.ModelProto:
+def parse_model(data: bytes, path: Path) -> ModelProto:
     """The ModelProto of a `.model` file's bytes; a model without pieces is refused."""
-    model = sp_pb2.ModelProto()
+    model = ModelProto()
     model.ParseFromString(data)
     if not model.pieces:
         raise TokenizerFileError(f"{path}: SentencePiece model has no pieces")

@@ -1,5 +1,5 @@
-"""Trim a SentencePiece `.model` by editing the ModelProto (sentencepiece's own
-`sentencepiece_model_pb2`): kept pieces are copied unchanged, in order, so scores and
+"""Trim a SentencePiece `.model` by editing the ModelProto (`proto.ModelProto`, built from
+sentencepiece's own descriptor): kept pieces are copied unchanged, in order, so scores and
 types survive; nothing goes through a conversion.
 
 - Always kept: CONTROL, UNKNOWN, USER_DEFINED, UNUSED and BYTE (<0xNN>) pieces. UNUSED
@@ -17,14 +17,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sentencepiece import sentencepiece_model_pb2 as sp_pb2
 
 from schemas.errors import TokenizerFileError
 from tokenizers_registry.formats.sentencepiece_model.loader import parse_model
+from tokenizers_registry.formats.sentencepiece_model.proto import ModelProto
 from tokenizers_registry.trim.bpe import scored_intermediates
 from tokenizers_registry.trim.plan import FormatTrimmer
 
-_P = sp_pb2.ModelProto.SentencePiece
+_P = ModelProto.SentencePiece
 _ALWAYS = {_P.CONTROL: "special", _P.UNKNOWN: "unk", _P.USER_DEFINED: "user", _P.UNUSED: "pinned", _P.BYTE: "byte"}
 
 
@@ -87,7 +87,7 @@ class SentencePieceTrimmer(FormatTrimmer):
     def write(self, keep: np.ndarray, out_dir: Path) -> tuple[Path, dict]:
         keep_list = [int(i) for i in keep]
         new_id = {o: n for n, o in enumerate(keep_list)}
-        m = sp_pb2.ModelProto()
+        m = ModelProto()
         m.CopyFrom(self.model)
         del m.pieces[:]
         for o in keep_list:

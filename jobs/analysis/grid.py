@@ -1,7 +1,7 @@
 """Crosslingual inequity statistics of a trained grid (after Arnett et al. 2025): pure functions.
 
 Power-law fits of corpus token count against vocabulary size, optimal sizes, variance and
-paired tests, regressions on language features. `jobs.inequity` computes their inputs on Spark.
+paired tests, regressions on language features. `jobs.grid_analysis` computes their inputs on Spark.
 """
 
 from __future__ import annotations

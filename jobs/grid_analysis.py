@@ -6,10 +6,11 @@
    joined by single spaces, one encode, special tokens excluded) rather than through
    `jobs/encode.py`: the encode job expects an ingested corpus and every tokenizer on
    every language, while a grid tokenizer is only ever measured on its own language.
-2. Pure functions over the resulting table: power-law fits CTC(V) = a V^b (+ c), the
-   vocabulary size reaching a target CTC with its prediction error, the target that
-   minimises cross-language variance, the F-test of variance at equal vs optimal
-   sizes, paired tests between algorithms, and regressions on language features.
+2. Pure functions over the resulting table (`jobs.analysis.grid`): power-law fits
+   CTC(V) = a V^b (+ c), the vocabulary size reaching a target CTC with its prediction
+   error, the target that minimises cross-language variance, the F-test of variance at
+   equal vs optimal sizes, paired tests between algorithms, and regressions on language
+   features. This module reads and writes their tables.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.analysis.counting import count_tokens
-from jobs.analysis.inequity import AXES
-from jobs.runtime.fanout import fan_out_each
+from jobs.analysis.grid import AXES
+from jobs.runtime.fanout import cell_error, fan_out_each
 from jobs.store.atomic import write_parquet_atomic
 from jobs.store.layout import grid_analysis_dir, grid_ctc_path, grid_sample_file, registry_dir
 from jobs.train_grid import read_cells
@@ -52,7 +53,8 @@ def ctc_cell(row: dict, eval_file: str, eval_version: str, registry_root: str, o
         ids = tok.encode_batch([joined])[0]
         ctc = count_tokens(tok, joined)
         n_unk = sum(1 for i in ids if i == tok.unk_id) if tok.unk_id is not None else 0
-    except Exception as e:
+    except BaseException as e:  # a bad artifact or text, a Rust panic too: fails this cell only
+        cell_error(e)
         return {"cell_id": row["cell_id"], "status": "failed", "reason": "eval_error",
                 "error": f"{type(e).__name__}: {e}"[:2000], "train_seconds": None,
                 "task_seconds": time.perf_counter() - t0}
@@ -92,9 +94,9 @@ def read_ctc(out, cell_ids: list[str], manifest: dict) -> pa.Table:
 
 
 def second_pass_ctc(out, cells: list, manifest: dict) -> dict[tuple, dict]:
-    """GRID_CTC rows of second-pass `cells` keyed as `jobs.analysis.inequity.analyse` takes them:
+    """GRID_CTC rows of second-pass `cells` keyed as `jobs.analysis.grid.analyse` takes them:
     (lang, algorithm, pre_tokenizer, train_bytes, transition_frac)."""
-    from jobs.analysis.inequity import transition_frac
+    from jobs.analysis.grid import transition_frac
 
     measured = {}
     for r in read_ctc(out, [c.cell_id for c in cells], manifest).to_pylist():

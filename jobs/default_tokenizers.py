@@ -1,9 +1,10 @@
-"""The embedded default: what `tokatlas run` uses with no arguments.
+"""The embedded default tokenizers: what `tokatlas run` measures when no tokenizer is named.
 
-Corpus: Django's human-translated gettext catalogs (ingest source `django`).
-Tokenizers: four trained on the spot on that corpus with the libraries' own trainers,
+Corpus: Django's human-translated gettext catalogs (ingest source `django`, the premium flow's
+default). Tokenizers: four trained on the spot on that corpus with the libraries' own trainers,
 plus the real Mistral tokenizers that the `mistral-common` package ships. Nothing is
-downloaded; everything comes from the clone and its declared dependencies.
+downloaded; everything comes from the clone and its declared dependencies. The premium flow's
+register step calls `register_default_tokenizers`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from jobs.analysis.inequity import (
+from jobs.analysis.grid import (
     analyse,
     choose_targets,
     f_test,
