@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -79,26 +80,49 @@ def pytest_collection_finish(session):
             _GUARDS.enter_context(temporary_settings(updates={PREFECT_API_URL: NO_PREFECT_API}))
 
 
+def pytest_configure(config):
+    # One packed environment for the whole run, whichever process builds it: under pytest-xdist the
+    # workers inherit this directory from the controller, and the first to need it builds it there.
+    if not hasattr(config, "workerinput") and PACK_DIR not in os.environ:
+        os.environ[PACK_DIR] = tempfile.mkdtemp(prefix="tokatlas-packed-env-")
+        _PACKING["owner"] = True
+
+
 def pytest_unconfigure(config):
     _GUARDS.close()
-    if _PACKING:
-        if _PACKING["proc"].poll() is None:  # interrupted before the packed environment was used
-            _PACKING["proc"].kill()
-            _PACKING["proc"].wait()
-        shutil.rmtree(_PACKING["path"].parent, ignore_errors=True)
+    if not _PACKING.get("owner"):  # a worker leaves the build to the run's owner: another worker may wait for it
+        return
+    archive, _, rc = _pack_files()
+    claim = archive.with_name("claimed")
+    if claim.exists() and claim.read_text() and not rc.exists():  # still running if interrupted before the archive was used
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(claim.read_text()), signal.SIGKILL)
+    shutil.rmtree(os.environ.pop(PACK_DIR), ignore_errors=True)
 
 
-_PACKING: dict = {}  # the packed environment's build: its process and archive path
+PACK_DIR = "TOKATLAS_TEST_PACK_DIR"
+_PACKING: dict = {}  # {"owner": True} in the process that made the packed environment's directory
+
+
+def _pack_files() -> tuple[Path, Path, Path]:
+    d = Path(os.environ[PACK_DIR])
+    return d / "env.tar.gz", d / "pack.log", d / "pack.rc"
 
 
 def _start_packing() -> None:
     """Build the packed environment in a subprocess from the end of collection on: packing 1.3 GB
-    takes about a minute, which then overlaps the tests that run before the first one using it."""
-    path = Path(tempfile.mkdtemp(prefix="tokatlas-packed-env-")) / "env.tar.gz"
-    with open(path.with_name("pack.log"), "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "infra.pack_env", "--out", str(path)], cwd=ROOT, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    _PACKING.update(proc=proc, path=path)
+    takes about a minute, which then overlaps the tests that run before the first one using it.
+    Only the first process to ask builds it (an exclusive claim file); the others wait for its rc."""
+    archive, log, rc = _pack_files()
+    try:
+        claim = os.open(archive.with_name("claimed"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    script = '"$0" -m infra.pack_env --out "$1" >"$2" 2>&1; echo $? >"$3.tmp" && mv "$3.tmp" "$3"'
+    proc = subprocess.Popen(["sh", "-c", script, sys.executable, archive, log, rc], cwd=ROOT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    os.write(claim, str(proc.pid).encode())  # its process group, for the owner to stop if the run is interrupted
+    os.close(claim)
 
 
 def shared_path(*parts: str) -> Path:
@@ -203,14 +227,16 @@ def cluster(standalone_cluster):
 
 @pytest.fixture(scope="session")
 def packed_env() -> Path:
-    """This venv and the tokatlas packages packed once per session (`python -m infra.pack_env`),
-    for `--archives`; the build started at the end of collection."""
-    if not _PACKING:  # requested dynamically (getfixturevalue): not seen at collection
-        _start_packing()
-    proc, path = _PACKING["proc"], _PACKING["path"]
-    if proc.wait() != 0:
-        pytest.fail(f"python -m infra.pack_env exited {proc.returncode}:\n{path.with_name('pack.log').read_text()[-3000:]}")
-    return path
+    """This venv and the tokatlas packages packed once per run (`python -m infra.pack_env`), for
+    `--archives`; the build started at the end of collection (in this process or another worker)."""
+    from infra.cluster import wait_until
+
+    _start_packing()  # no-op once claimed; requested dynamically (getfixturevalue), nothing claimed it yet
+    archive, log, rc = _pack_files()
+    wait_until(rc.exists, 1800, "the packed environment's build", interval=0.5)
+    if rc.read_text().strip() != "0":
+        pytest.fail(f"python -m infra.pack_env exited {rc.read_text().strip()}:\n{log.read_text()[-3000:]}")
+    return archive
 
 
 @pytest.fixture(scope="session")
