@@ -207,11 +207,12 @@ def test_driver_killed_on_cluster_then_rerun_equals_uninterrupted(base, referenc
 def test_packed_environment_runs_encode_on_cluster(base, reference, cluster, packed_env, tmp_path):
     """`--archives env.tar.gz#env` + `spark.pyspark.python=./env/bin/python`: executors import
     tokatlas and the native tokenizer libraries from the unpacked archive, and the counts
-    equal local mode."""
+    equal local mode. One application does both (a probe, then the encode job's `main` in the same
+    driver), so each executor fetches and unpacks the 400 MB archive once."""
     ship = ["--archives", f"{packed_env}#env", "--conf", "spark.pyspark.python=./env/bin/python",
             "--conf", f"spark.pyspark.driver.python={sys.executable}"]
 
-    probe = tmp_path / "probe.py"
+    probe = tmp_path / "probe_then_encode.py"
     probe.write_text(
         "import json, sys\n"
         "from pyspark.sql import SparkSession\n"
@@ -220,21 +221,23 @@ def test_packed_environment_runs_encode_on_cluster(base, reference, cluster, pac
         "    return [sys.executable, jobs.__file__, tokenizers.__file__, sentencepiece.__file__]\n"
         "sc = SparkSession.builder.getOrCreate().sparkContext\n"
         "rows = sc.parallelize(range(4), 4).map(where).collect()\n"
-        "open(sys.argv[1], 'w').write(json.dumps(rows))\n")
+        "open(sys.argv[1], 'w').write(json.dumps(rows))\n"
+        "from jobs.encode import main\n"
+        "sys.exit(main(sys.argv[2:]))\n")
     seen = tmp_path / "seen.json"
-    cmd = spark_submit_command(probe, [seen], app_name="tokatlas-probe", master=cluster.master_url, submit_args=ship)
+    out = _fresh_root(base, tmp_path / "out")
+    cmd = spark_submit_command(probe, [seen, "--out", out, "--corpus", CORPUS, "--shard-size", SHARD,
+                                       "--max-tasks", 30],
+                               app_name="tokatlas-packed-encode", master=cluster.master_url, submit_args=ship)
     p = subprocess.run(cmd, env=submit_env(), capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr[-4000:]
-    for exe, *modules in json.loads(seen.read_text()):
+    rows = json.loads(seen.read_text())
+    assert len(rows) == 4
+    for exe, *modules in rows:
         assert exe.endswith("/env/bin/python"), exe
         for m in modules:  # unpacked into the executor's work dir, not read from this checkout or venv
             assert "/env/lib/python" in m and not m.startswith((str(ROOT) + "/", sys.prefix + "/")), m
-
-    out = _fresh_root(base, tmp_path / "out")
-    enc = _submit_encode(cluster.master_url, out, *ship)
-    stdout, stderr = enc.communicate(timeout=900)
-    assert enc.returncode == 0, stderr[-4000:]
-    assert f"ok {N_CELLS}, failed 0" in stdout
+    assert f"ok {N_CELLS}, failed 0" in p.stdout
     for dataset in ("token_counts", "corpus_counts"):
         assert _rows(out / dataset) == _rows(reference / dataset), dataset
 
