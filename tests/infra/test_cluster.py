@@ -130,9 +130,12 @@ def _wait_for_cells(proc: subprocess.Popen, out: Path, n: int) -> int:
     return len(_visible_files(out / "token_counts"))
 
 
+def _encode_args(out: Path) -> list:
+    return ["--out", out, "--corpus", CORPUS, "--shard-size", SHARD, "--max-tasks", 30]
+
+
 def _submit_encode(master: str, out: Path, *extra: str, conf: dict | None = None) -> subprocess.Popen:
-    cmd = spark_submit_command(ROOT / "jobs" / "encode.py",
-                               ["--out", out, "--corpus", CORPUS, "--shard-size", SHARD, "--max-tasks", 30],
+    cmd = spark_submit_command(ROOT / "jobs" / "encode.py", _encode_args(out),
                                app_name="tokatlas-encode", master=master, submit_args=extra, conf=conf)
     return subprocess.Popen(cmd, env=submit_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -226,8 +229,7 @@ def test_packed_environment_runs_encode_on_cluster(base, reference, cluster, pac
         "sys.exit(main(sys.argv[2:]))\n")
     seen = tmp_path / "seen.json"
     out = _fresh_root(base, tmp_path / "out")
-    cmd = spark_submit_command(probe, [seen, "--out", out, "--corpus", CORPUS, "--shard-size", SHARD,
-                                       "--max-tasks", 30],
+    cmd = spark_submit_command(probe, [seen, *_encode_args(out)],
                                app_name="tokatlas-packed-encode", master=cluster.master_url, submit_args=ship)
     p = subprocess.run(cmd, env=submit_env(), capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr[-4000:]
